@@ -11,7 +11,11 @@ Each model is evaluated on an in-domain held-out slice and on out-of-domain sets
 MT-Bench human judgments, HHH, XSTest, EvalBiasBench) with accuracy, position consistency,
 ECE and length bias; training time is recorded. Results go to --output (JSON + markdown).
 
-    python bench/quality.py [--train-pairs 200] [--eval-pairs 60] [--steps 50] [--output runs/quality]
+    python bench/quality.py [--train-pairs 382] [--eval-pairs 80] [--epochs 1] [--output runs/quality]
+
+Training pairs are UltraFeedback "train" pairs whose ratings differ by at least --min-margin
+(as in the demo); stage 1 reads other "train" pairs with their labels dropped. Every arm trains
+the top --train-layers blocks with the frozen blocks' output cached (--cache-frozen).
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ def slices(args, out: Path) -> tuple[Path, Path, Path, dict[str, Path]]:
     held = [p for p in pool if p.subset == "eval"]
     rng.shuffle(train)
     rng.shuffle(held)
-    labeled = train[: args.train_pairs]
-    unlabeled = train[args.train_pairs: args.train_pairs + args.pretrain_pairs]  # never the labeled ones
+    clear = [p for p in train if p.margin is not None and p.margin >= args.min_margin]
+    labeled = clear[: args.train_pairs]
+    unlabeled = [p for p in train if p not in labeled][: args.pretrain_pairs]  # never the labeled ones
     write_pairs(out / "train.jsonl", labeled)
     write_pairs(out / "pretrain_pool.jsonl", unlabeled)
     write_pairs(out / "in_domain.jsonl", held[: args.eval_pairs])
@@ -55,9 +60,11 @@ def slices(args, out: Path) -> tuple[Path, Path, Path, dict[str, Path]]:
 def train_arm(name: str, task: str, model: str, data: Path, out: Path, args, **extra) -> float:
     from rewardkit.training import TrainConfig, train
 
-    config = TrainConfig(task=task, model=model, data=[str(data)], output=str(out / name), max_steps=extra.pop("steps", args.steps),
-                         batch_size=args.batch_size, max_length=args.max_length, lr=extra.pop("lr", args.lr),
-                         train_layers=args.train_layers, seed=args.seed, save_every=10**6, warmup_ratio=0.1, **extra)
+    config = TrainConfig(task=task, model=model, data=[str(data)], output=str(out / name), epochs=extra.pop("epochs", args.epochs),
+                         batch_size=args.batch_size, max_length=extra.pop("max_length", args.max_length), lr=extra.pop("lr", args.lr),
+                         train_layers=args.train_layers, cache_frozen=args.cache_frozen, freeze_embeddings=True,
+                         gradient_checkpointing=not args.cache_frozen,
+                         seed=args.seed, save_every=10**6, warmup_ratio=0.1, **extra)
     start = time.perf_counter()
     train(config)
     return time.perf_counter() - start
@@ -80,15 +87,19 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--train-pairs", type=int, default=200)
+    parser.add_argument("--train-pairs", type=int, default=382)
+    parser.add_argument("--min-margin", type=float, default=2.0)
     parser.add_argument("--pretrain-pairs", type=int, default=200)
-    parser.add_argument("--eval-pairs", type=int, default=60)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--pretrain-steps", type=int, default=30)
+    parser.add_argument("--eval-pairs", type=int, default=80)
+    parser.add_argument("--epochs", type=float, default=1.0, help="judge fine-tuning epochs")
+    parser.add_argument("--bt-epochs", type=float, default=1.0)
+    parser.add_argument("--pretrain-epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--max-length", type=int, default=320, help="judge rows (question + both answers); also scoring")
+    parser.add_argument("--bt-max-length", type=int, default=256, help="BT rows (question + one answer)")
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--train-layers", type=int, default=8)
+    parser.add_argument("--train-layers", type=int, default=6)
+    parser.add_argument("--cache-frozen", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default="zero_shot,bt,judge_ls0,judge_ls0.1,gram_ls0.1")
     parser.add_argument("--output", default="runs/quality")
@@ -106,14 +117,14 @@ def main() -> None:
         if arm == "zero_shot":
             model = base
         elif arm == "bt":
-            seconds = train_arm(arm, "bt", base, train_file, out, args)
+            seconds = train_arm(arm, "bt", base, train_file, out, args, epochs=args.bt_epochs,
+                                max_length=args.bt_max_length)
             model = str(out / arm)
         elif arm.startswith("judge_ls"):
             seconds = train_arm(arm, "finetune", base, train_file, out, args, label_smoothing=float(arm[8:]))
             model = str(out / arm)
         elif arm.startswith("gram_ls"):
-            seconds = train_arm(arm + "_stage1", "pretrain", base, pool_file, out, args, steps=args.pretrain_steps,
-                                lr=5e-5)
+            seconds = train_arm(arm + "_stage1", "pretrain", base, pool_file, out, args, epochs=args.pretrain_epochs)
             seconds += train_arm(arm, "finetune", str(out / (arm + "_stage1")), train_file, out, args,
                                  label_smoothing=float(arm[7:]))
             model = str(out / arm)

@@ -214,3 +214,34 @@ def test_cli_eval_writes_report(tmp_path, tiny_model_dir):
     assert result.exit_code == 0, result.output
     assert [json.loads(x)["p_a_better"] for x in scored.read_text().splitlines()] == \
         pytest.approx([s["p_chosen"] for s in scores], abs=1e-5)
+
+
+def test_verdict_logits_and_rewards_are_fp32_even_in_bf16(tiny_model_dir):
+    """A bf16 logit (8-bit mantissa) near 20 moves in steps of 0.125: the judge's P(A) would then
+    take a handful of values. The heads must compute in fp32 from bf16 states and weights."""
+    from rewardkit.models.heads import candidate_logits, value_rewards
+    from rewardkit.models.loading import load_backbone
+
+    model, _ = load_backbone(str(tiny_model_dir), dtype=torch.bfloat16, device="cpu")
+    weight = model.get_output_embeddings().weight
+    ids = torch.tensor([5, 6])
+    torch.manual_seed(0)
+    hidden = (torch.randn(4, weight.shape[1]) * 40).to(torch.bfloat16)
+    exact = hidden.float() @ weight[ids].float().T
+    for autocast in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            got = candidate_logits(model, hidden, ids)
+        assert got.dtype == torch.float32
+        assert torch.allclose(got, exact, atol=1e-4, rtol=1e-5)
+    assert (exact.abs() > 4).any()  # large enough that bf16 rounding would have shown
+
+    class WithHead(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.score = torch.nn.Linear(weight.shape[1], 1, bias=False).to(torch.bfloat16)
+
+    holder = WithHead()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rewards = value_rewards(holder, hidden)
+    assert rewards.dtype == torch.float32
+    assert torch.allclose(rewards, (hidden.float() @ holder.score.weight.float().T)[:, 0], atol=1e-4)

@@ -159,3 +159,53 @@ def _labels_file(tmp_path):
     path = tmp_path / "labels.yaml"
     path.write_text("user: '{prompt} {response_a} {response_b}'\nlabels: ['Assistant-A-zzzq', 'Assistant-B-zzzq']\n")
     return path
+
+
+@pytest.mark.parametrize("task", ["finetune", "bt", "pretrain"])
+def test_cache_frozen_trains_the_same_model(tmp_path, tiny_model_dir, synthetic_pairs, task):
+    """Reusing the frozen block's output must give the run that recomputing it gives."""
+    common = dict(max_steps=4, train_layers=1, gradient_checkpointing=False, freeze_embeddings=True,
+                  eval_data=[str(synthetic_pairs)])
+    plain = config(tmp_path, tiny_model_dir, synthetic_pairs, task, output=str(tmp_path / "plain"), **common)
+    cached = config(tmp_path, tiny_model_dir, synthetic_pairs, task, output=str(tmp_path / "cached"), cache_frozen=True,
+                    **common)
+    a_summary, b_summary = train(plain), train(cached)
+    assert losses(cached.output) == pytest.approx(losses(plain.output), abs=1e-4)
+    for key in a_summary:
+        if key.startswith("eval_"):
+            assert b_summary[key] == pytest.approx(a_summary[key], abs=1e-4)
+    a, b = load_file(tmp_path / "plain" / "model.safetensors"), load_file(tmp_path / "cached" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
+    before = load_file(tiny_model_dir / "model.safetensors")
+    top = "model.layers.1.self_attn.q_proj.weight"
+    assert not torch.equal(before[top], b[top])  # the top block did train
+
+
+def test_decoder_split_reproduces_the_decoder(tiny_model_dir):
+    from rewardkit.models.heads import decoder_of
+    from rewardkit.models.loading import load_backbone
+    from rewardkit.models.split import DecoderSplit
+
+    model, _ = load_backbone(str(tiny_model_dir), dtype=torch.float32, device="cpu")
+    decoder = decoder_of(model)
+    ids = torch.randint(0, 100, (3, 17))
+    split = DecoderSplit(decoder, 1)
+    with torch.no_grad():
+        whole = decoder(input_ids=ids, use_cache=False).last_hidden_state
+        assert torch.allclose(split.top(split.bottom(ids)), whole, atol=1e-5)
+    assert len(decoder.layers) == 2 and isinstance(decoder.norm, torch.nn.Module)  # the views left it whole
+    split.check(ids)
+    with pytest.raises(ConfigError, match="between 1 and 1"):
+        DecoderSplit(decoder, 2)
+    decoder.embed_scale = 2.0  # a forward the split cannot reproduce is refused, not trained wrongly
+    original = decoder.forward
+    decoder.forward = lambda **kw: original(inputs_embeds=decoder.embed_tokens(kw.pop("input_ids")) * 2.0, **kw)
+    with pytest.raises(ConfigError, match="cannot be split"):
+        split.check(ids)
+
+
+def test_cache_frozen_option_errors():
+    with pytest.raises(ConfigError, match="--cache-frozen needs --train-layers"):
+        TrainConfig(cache_frozen=True)
+    with pytest.raises(ConfigError, match="frozen input embeddings"):
+        TrainConfig(cache_frozen=True, train_layers=2, freeze_embeddings=False)

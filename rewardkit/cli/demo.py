@@ -17,30 +17,33 @@ def demo_command(
     seed: int = typer.Option(0),
 ):
     """Zero-shot judge vs GRAM (pre-training + judge fine-tuning) vs Bradley–Terry, on a held-out slice."""
-    from rewardkit.demo import FULL, QUICK, run_demo
+    from rewardkit.demo import FULL, QUICK, TABLE_HEADER, run_demo, table_rows, work_units
 
     plan = QUICK if quick else FULL
-    total = plan.pretrain_steps + plan.finetune_steps + plan.bt_steps + 3 * plan.eval_pairs
+    cached = {}  # stage -> rows cached so far
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("demo", total=total, info="starting")
+        bar = progress.add_task("demo", total=work_units(plan), info="starting")
 
         def on_event(kind: str, data: dict) -> None:
             if kind == "stage":
                 progress.update(bar, description=data["name"], info=data["text"])
+            elif kind == "cache":
+                rows = data["rows"] // 2 if data["stage"] == "bt" else data["rows"]
+                progress.advance(bar, rows - cached.get(data["stage"], 0))
+                cached[data["stage"]] = rows
+                progress.update(bar, info=f"{data['stage']}: running the frozen blocks once ({data['rows']}/{data['total']})")
             elif kind == "step":
-                progress.advance(bar, 1)
+                progress.advance(bar, plan.batch_size)
                 progress.update(bar, info=f"{data['stage']} step {data['step']} loss {data['loss']:.3f}")
             elif kind == "scored":
-                progress.advance(bar, data["pairs"])
+                progress.advance(bar, 2 * data["pairs"])
 
         results = run_demo(output, quick=quick, model=model, seed=seed, on_event=on_event)
-    table = Table("model", "accuracy", "position consistency", "ECE", "pairs", title="held-out slice")
-    for name in ("zero_shot", "gram", "bt"):
-        r = results[name]
-        pc = "—" if r["position_consistency"] is None else f"{r['position_consistency']:.3f}"
-        table.add_row(name, f"{r['accuracy']:.3f}", pc, f"{r['ece']:.3f}", str(r["num_pairs"]))
+    table = Table(*TABLE_HEADER, title="held-out slice (UltraFeedback eval split) and out-of-domain (LLMBar Natural)")
+    for row in table_rows(results):
+        table.add_row(*row)
     out.print(table)
     example = results["best_of_n_example"]
     out.print(f"best-of-{len(example['candidates'])} with the trained judge: picked candidate {example['best']} "

@@ -30,6 +30,10 @@ def _run(task: str, options: dict) -> None:
                 return
             if kind == "data":
                 console.print(f"{data['records']} records → {data['features']} examples; truncated {data['truncated']} rows")
+            elif kind == "cache":
+                progress.update(bar, total=data["total"], completed=data["rows"], info="running the frozen blocks once")
+            elif kind == "cached":
+                console.print(f"frozen blocks' output cached: {data['megabytes']:.0f} MB in {data['seconds']:.0f} s")
             elif kind == "resume":
                 console.print(f"resuming from {data['checkpoint']} (step {data['step']})")
             elif kind == "eval":
@@ -62,6 +66,9 @@ def common_options(
     lora_targets: Optional[List[str]] = typer.Option(None, help="module names for LoRA"),
     merge_lora: Optional[bool] = typer.Option(None, "--merge-lora/--no-merge-lora"),
     train_layers: Optional[int] = typer.Option(None, help="partial fine-tuning: only the top N blocks"),
+    cache_frozen: Optional[bool] = typer.Option(
+        None, "--cache-frozen/--no-cache-frozen",
+        help="with --train-layers: run the frozen blocks once per row and reuse their output (several x faster epochs)"),
     template: Optional[Path] = typer.Option(None, help="template file (YAML/JSON/text)"),
     eval_every: Optional[int] = typer.Option(None), save_every: Optional[int] = typer.Option(None),
     seed: Optional[int] = typer.Option(None), resume: Optional[bool] = typer.Option(None, "--resume/--no-resume"),

@@ -28,8 +28,12 @@ def last_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, pa
     without it attention takes the fused causal path (~1.3x faster on long rows here).
     """
     out = decoder_of(model)(input_ids=input_ids, past_key_values=past_key_values, use_cache=past_key_values is not None)
-    hidden = out.last_hidden_state  # (B, T, H)
-    positions = attention_mask[:, -input_ids.shape[1]:].sum(dim=1) - 1  # (B,)
+    return last_positions(out.last_hidden_state, attention_mask[:, -input_ids.shape[1]:])
+
+
+def last_positions(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, H) from (B, T, H): each right-padded row's last real position."""
+    positions = attention_mask.sum(dim=1) - 1
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), positions]
 
 
@@ -37,9 +41,13 @@ def candidate_logits(model, hidden: torch.Tensor, token_ids: torch.Tensor) -> to
     """(B, K) logits of the K candidate tokens from (B, H) hidden states."""
     head = model.get_output_embeddings()
     weight = head.weight[token_ids]  # (K, H)
-    logits = hidden @ weight.T
-    if getattr(head, "bias", None) is not None:
-        logits = logits + head.bias[token_ids]
+    # In fp32 whatever the model's precision: verdict logits are large (~20) and their gap small,
+    # and a bf16 result (8-bit mantissa) would round the gap to steps of 0.125 — P(A) could then
+    # only take a handful of values. Two rows of the head cost nothing in fp32.
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        logits = hidden.float() @ weight.float().T
+        if getattr(head, "bias", None) is not None:
+            logits = logits + head.bias[token_ids].float()
     return logits
 
 
@@ -53,5 +61,14 @@ def value_head_of(model):
 
 def scalar_rewards(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """(B,) Bradley–Terry rewards: value head on the last real token."""
-    hidden = last_hidden(model, input_ids, attention_mask)
-    return value_head_of(model)(hidden.to(value_head_of(model).weight.dtype)).squeeze(-1)
+    return value_rewards(model, last_hidden(model, input_ids, attention_mask))
+
+
+def value_rewards(model, hidden: torch.Tensor) -> torch.Tensor:
+    """(B,) the value head on (B, H) hidden states, in fp32 (see candidate_logits)."""
+    head = value_head_of(model)
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        out = hidden.float() @ head.weight.float().T
+        if getattr(head, "bias", None) is not None:
+            out = out + head.bias.float()
+    return out.squeeze(-1)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from rewardkit.data.templates import PromptTemplate
 from rewardkit.data.tokenize import SegmentEncoder
-from rewardkit.models.heads import value_head_of
+from rewardkit.models.heads import value_rewards
 from rewardkit.scoring.engine import ScoreRequest, ScoringEngine
 from rewardkit.scoring.judge import Comparison, _same_length
 from rewardkit.types import Prompt
@@ -20,8 +20,7 @@ class BradleyTerryScorer:
                  max_batch_tokens: int = 8192, use_prefix_cache: bool = True):
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.encoder = SegmentEncoder(tokenizer, template, max_length)
-        head = value_head_of(model)
-        self.engine = ScoringEngine(model, lambda h: head(h.to(head.weight.dtype)), tokenizer.pad_token_id,
+        self.engine = ScoringEngine(model, lambda h: value_rewards(model, h)[:, None], tokenizer.pad_token_id,
                                     max_batch_tokens=max_batch_tokens, use_prefix_cache=use_prefix_cache)
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:

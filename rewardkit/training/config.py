@@ -43,6 +43,8 @@ class TrainConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     merge_lora: bool = False
     train_layers: int | None = None  # partial fine-tuning: train only the top N blocks (+ norm/head)
+    # with train_layers: run the frozen blocks below once per row and reuse their output every epoch
+    cache_frozen: bool = False
     dtype: str = "fp32"  # precision of the stored weights (fp32 | bf16)
     mixed_precision: str = "auto"  # auto: bf16 autocast where the device computes bf16 natively; no | bf16
     gradient_checkpointing: bool = True  # recompute activations in backward: ~10% slower, far less memory
@@ -78,6 +80,10 @@ class TrainConfig:
             problems.append(f"--mixed-precision must be auto, no or bf16, got {self.mixed_precision!r}")
         if self.lora and self.train_layers is not None:
             problems.append("--lora and --train-layers cannot be combined; choose one")
+        if self.cache_frozen and self.train_layers is None:
+            problems.append("--cache-frozen needs --train-layers N (only the top N blocks train)")
+        if self.cache_frozen and self.freeze_embeddings is False:
+            problems.append("--cache-frozen needs frozen input embeddings (the bottom blocks' output must not change)")
         if problems:
             raise ConfigError("invalid training options:\n  " + "\n  ".join(problems))
 

@@ -63,6 +63,8 @@ def run_training(config: TrainConfig, task, on_event: Event | None = None) -> di
     evals = task.prepare(_records(task, config.eval_data, config, config.eval_max_pairs, "--eval-data"),
                          both_orders=True) if config.eval_data else None
     emit("data", {"records": train.records, "features": len(train.features), "truncated": train.truncated})
+    if config.cache_frozen:  # before prepare(): the views share the backbone's modules
+        _cache_frozen(task, backbone, [train.features] + ([evals.features] if evals else []), config, accelerator, emit)
 
     per_step = config.batch_size * config.grad_accum * accelerator.num_processes
     steps_per_epoch = max(1, math.ceil(len(train.features) / per_step))
@@ -142,6 +144,20 @@ def run_training(config: TrainConfig, task, on_event: Event | None = None) -> di
         (output / "summary.json").write_text(json.dumps(summary, indent=2))
     emit("done", summary)
     return summary
+
+
+def _cache_frozen(task, backbone, feature_sets, config: TrainConfig, accelerator, emit: Event) -> None:
+    from rewardkit.training.frozen_features import attach_frozen_hidden, cached_bytes, check_distributed
+
+    check_distributed(accelerator)
+    backbone.to(accelerator.device)
+    start = time.perf_counter()
+    store = torch.bfloat16 if accelerator.mixed_precision == "bf16" else next(backbone.parameters()).dtype
+    task.split = attach_frozen_hidden(
+        backbone, feature_sets, task.sequence_keys, config.train_layers, pad_id=task.tokenizer.pad_token_id,
+        batch_size=config.batch_size * 2, autocast=accelerator.autocast, store_dtype=store,
+        progress=lambda done, total: emit("cache", {"rows": done, "total": total}))
+    emit("cached", {"seconds": time.perf_counter() - start, "megabytes": cached_bytes(feature_sets) / 2**20})
 
 
 def _mixed_precision(config: TrainConfig) -> str:

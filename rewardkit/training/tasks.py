@@ -23,10 +23,11 @@ from rewardkit.data.templates import (
 from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
 from rewardkit.errors import ConfigError
 from rewardkit.losses import bt_loss, judge_loss, masked_lm_loss
-from rewardkit.models.heads import candidate_logits, decoder_of, last_hidden, scalar_rewards
+from rewardkit.models.heads import candidate_logits, decoder_of, last_hidden, last_positions, scalar_rewards, value_rewards
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.training.batching import pad_right
 from rewardkit.training.config import TrainConfig
+from rewardkit.training.frozen_features import HIDDEN_SUFFIX, pad_hidden
 from rewardkit.training.model_setup import load_for_training
 
 
@@ -41,6 +42,20 @@ class TaskModule(torch.nn.Module):
 
     def forward(self, batch: dict):
         return self.forward_fn(self.backbone, batch)
+
+
+def _with_frozen(batch: dict, features: list[dict], keys: tuple[str, ...]) -> dict:
+    """Adds the cached bottom-block states (see frozen_features.py), rows in the order of `keys`."""
+    if keys[0] + HIDDEN_SUFFIX in features[0]:
+        batch["frozen_hidden"] = pad_hidden([f[key + HIDDEN_SUFFIX] for key in keys for f in features])
+    return batch
+
+
+def _final_states(task, backbone, batch) -> torch.Tensor:
+    """(B, T, H): the decoder's output, from the cached bottom-block states when the batch has them."""
+    if "frozen_hidden" in batch:
+        return task.split.top(batch["frozen_hidden"])
+    return decoder_of(backbone)(input_ids=batch["input_ids"], use_cache=False).last_hidden_state
 
 
 @dataclass
@@ -62,6 +77,8 @@ def _check_length(config: TrainConfig, model) -> None:
 
 class JudgeFinetuneTask:
     name = "finetune"
+    sequence_keys = ("input_ids",)
+    split = None  # set by the loop under --cache-frozen
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -95,11 +112,15 @@ class JudgeFinetuneTask:
 
     def collate(self, features: list[dict]) -> dict:
         ids, mask = pad_right([f["input_ids"] for f in features], self.tokenizer.pad_token_id)
-        return {"input_ids": ids, "attention_mask": mask, "target": torch.tensor([f["target"] for f in features]),
-                "pair": torch.tensor([f["pair"] for f in features])}
+        batch = {"input_ids": ids, "attention_mask": mask, "target": torch.tensor([f["target"] for f in features]),
+                 "pair": torch.tensor([f["pair"] for f in features])}
+        return _with_frozen(batch, features, self.sequence_keys)
 
     def compute(self, backbone, batch) -> torch.Tensor:
-        hidden = last_hidden(backbone, batch["input_ids"], batch["attention_mask"])
+        if "frozen_hidden" in batch:
+            hidden = last_positions(_final_states(self, backbone, batch), batch["attention_mask"])
+        else:
+            hidden = last_hidden(backbone, batch["input_ids"], batch["attention_mask"])
         return candidate_logits(backbone, hidden, self.label_ids.to(hidden.device))  # (B, 2)
 
     def loss(self, model, batch):
@@ -130,6 +151,8 @@ class JudgeFinetuneTask:
 
 class PretrainTask:
     name = "pretrain"
+    sequence_keys = ("input_ids",)
+    split = None
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -158,10 +181,11 @@ class PretrainTask:
     def collate(self, features):
         ids, mask = pad_right([f["input_ids"] for f in features], self.tokenizer.pad_token_id)
         loss_mask, _ = pad_right([f["loss_mask"] for f in features], 0)
-        return {"input_ids": ids, "attention_mask": mask, "loss_mask": loss_mask}
+        return _with_frozen({"input_ids": ids, "attention_mask": mask, "loss_mask": loss_mask}, features,
+                            self.sequence_keys)
 
     def compute(self, backbone, batch):
-        hidden = decoder_of(backbone)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = _final_states(self, backbone, batch)  # right padding + causal attention: no mask needed
         # the hidden state at t predicts token t+1; keep only positions whose next token is a response token
         keep = batch["loss_mask"][:, 1:].bool()  # (B, T-1)
         selected = hidden[:, :-1][keep]  # (N, H)
@@ -188,6 +212,8 @@ class PretrainTask:
 
 class BradleyTerryTask:
     name = "bt"
+    sequence_keys = ("chosen", "rejected")
+    split = None
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -217,10 +243,14 @@ class BradleyTerryTask:
         # (2B, T): chosen rows first, then rejected rows, one forward for both
         ids, mask = pad_right([f["chosen"] for f in features] + [f["rejected"] for f in features],
                               self.tokenizer.pad_token_id)
-        return {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([f["margin"] for f in features])}
+        batch = {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([f["margin"] for f in features])}
+        return _with_frozen(batch, features, self.sequence_keys)
 
     def compute(self, backbone, batch):
-        rewards = scalar_rewards(backbone, batch["input_ids"], batch["attention_mask"])
+        if "frozen_hidden" in batch:
+            rewards = value_rewards(backbone, last_positions(_final_states(self, backbone, batch), batch["attention_mask"]))
+        else:
+            rewards = scalar_rewards(backbone, batch["input_ids"], batch["attention_mask"])
         half = rewards.shape[0] // 2
         return rewards[:half], rewards[half:]
 
