@@ -44,11 +44,15 @@ def candidate_logits(model, hidden: torch.Tensor, token_ids: torch.Tensor) -> to
     # In fp32 whatever the model's precision: verdict logits are large (~20) and their gap small,
     # and a bf16 result (8-bit mantissa) would round the gap to steps of 0.125 — P(A) could then
     # only take a handful of values. Two rows of the head cost nothing in fp32.
+    bias = head.bias[token_ids] if getattr(head, "bias", None) is not None else None
+    return _fp32_linear(hidden, weight, bias)
+
+
+def _fp32_linear(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """hidden @ weight.T (+ bias) in fp32, also inside a bf16 autocast region."""
     with torch.autocast(device_type=hidden.device.type, enabled=False):
-        logits = hidden.float() @ weight.float().T
-        if getattr(head, "bias", None) is not None:
-            logits = logits + head.bias[token_ids].float()
-    return logits
+        out = hidden.float() @ weight.float().T
+        return out if bias is None else out + bias.float()
 
 
 def value_head_of(model):
@@ -59,16 +63,7 @@ def value_head_of(model):
     raise AttributeError(f"{type(base).__name__} has no value head (score/classifier)")
 
 
-def scalar_rewards(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """(B,) Bradley–Terry rewards: value head on the last real token."""
-    return value_rewards(model, last_hidden(model, input_ids, attention_mask))
-
-
 def value_rewards(model, hidden: torch.Tensor) -> torch.Tensor:
     """(B,) the value head on (B, H) hidden states, in fp32 (see candidate_logits)."""
     head = value_head_of(model)
-    with torch.autocast(device_type=hidden.device.type, enabled=False):
-        out = hidden.float() @ head.weight.float().T
-        if getattr(head, "bias", None) is not None:
-            out = out + head.bias.float()
-    return out.squeeze(-1)
+    return _fp32_linear(hidden, head.weight, getattr(head, "bias", None)).squeeze(-1)

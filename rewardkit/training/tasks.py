@@ -23,7 +23,7 @@ from rewardkit.data.templates import (
 from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
 from rewardkit.errors import ConfigError
 from rewardkit.losses import bt_loss, judge_loss, masked_lm_loss
-from rewardkit.models.heads import candidate_logits, decoder_of, last_hidden, last_positions, scalar_rewards, value_rewards
+from rewardkit.models.heads import candidate_logits, decoder_of, last_positions, value_rewards
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.training.batching import pad_right
 from rewardkit.training.config import TrainConfig
@@ -52,7 +52,8 @@ def _with_frozen(batch: dict, features: list[dict], keys: tuple[str, ...]) -> di
 
 
 def _final_states(task, backbone, batch) -> torch.Tensor:
-    """(B, T, H): the decoder's output, from the cached bottom-block states when the batch has them."""
+    """(B, T, H): the decoder's output, from the cached bottom-block states when the batch has them.
+    No padding mask: rows are right-padded and attention is causal (see heads.last_hidden)."""
     if "frozen_hidden" in batch:
         return task.split.top(batch["frozen_hidden"])
     return decoder_of(backbone)(input_ids=batch["input_ids"], use_cache=False).last_hidden_state
@@ -117,10 +118,7 @@ class JudgeFinetuneTask:
         return _with_frozen(batch, features, self.sequence_keys)
 
     def compute(self, backbone, batch) -> torch.Tensor:
-        if "frozen_hidden" in batch:
-            hidden = last_positions(_final_states(self, backbone, batch), batch["attention_mask"])
-        else:
-            hidden = last_hidden(backbone, batch["input_ids"], batch["attention_mask"])
+        hidden = last_positions(_final_states(self, backbone, batch), batch["attention_mask"])
         return candidate_logits(backbone, hidden, self.label_ids.to(hidden.device))  # (B, 2)
 
     def loss(self, model, batch):
@@ -247,10 +245,7 @@ class BradleyTerryTask:
         return _with_frozen(batch, features, self.sequence_keys)
 
     def compute(self, backbone, batch):
-        if "frozen_hidden" in batch:
-            rewards = value_rewards(backbone, last_positions(_final_states(self, backbone, batch), batch["attention_mask"]))
-        else:
-            rewards = scalar_rewards(backbone, batch["input_ids"], batch["attention_mask"])
+        rewards = value_rewards(backbone, last_positions(_final_states(self, backbone, batch), batch["attention_mask"]))
         half = rewards.shape[0] // 2
         return rewards[:half], rewards[half:]
 
