@@ -33,18 +33,22 @@ def run_arm(arm: str, args) -> dict:
     import torch
 
     from rewardkit.data import load_pairs
-    from rewardkit.training import TrainConfig
-    from rewardkit.training.batching import pad_right
-    from rewardkit.training.tasks import JudgeFinetuneTask
+    from rewardkit.data.collate import pad_right
+    from rewardkit.methods.judge import JudgeConfig, JudgeTask
+    from rewardkit.models.loading import bf16_supported
+    from rewardkit.training import LoopConfig
+    from rewardkit.training.frozen_cache import decoder_states
+    from rewardkit.training.loop import TaskModule
 
-    defaults = arm == "rewardkit"  # the trainer's defaults: bf16 autocast, checkpointing, frozen embeddings
+    # the trainer's defaults: bf16 autocast where the CPU has native bf16, checkpointing, frozen embeddings
+    defaults = arm == "rewardkit"
     torch.manual_seed(0)
-    config = TrainConfig(task="finetune", model=args.model, data=[args.data], max_length=args.max_length,
-                         batch_size=args.batch_size, train_layers=args.train_layers,
-                         gradient_checkpointing=defaults, freeze_embeddings=defaults)
-    task = JudgeFinetuneTask(config)
+    loop = LoopConfig(model=args.model, data=[args.data], max_length=args.max_length, batch_size=args.batch_size,
+                      train_layers=args.train_layers, gradient_checkpointing=defaults, freeze_embeddings=defaults)
+    task = JudgeTask(loop, JudgeConfig())
     model, tokenizer = task.build()
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=defaults)
+    module = TaskModule(model, task, decoder_states)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=defaults and bf16_supported(torch.device("cpu")))
     pairs = load_pairs(args.data).records[: args.batch_size * (args.steps + 1)]
     features = task.prepare(pairs).features
     # keep long rows so both arms see the same, realistic sequence lengths
@@ -60,7 +64,7 @@ def run_arm(arm: str, args) -> dict:
     def _step(feats):
         if arm.startswith("rewardkit"):
             batch = task.collate(feats)
-            loss = task.loss(lambda b: task.compute(model, b), batch)[0]
+            loss = task.loss(module, batch)[0]
             tokens = int(batch["attention_mask"].sum())
         else:
             seqs = [f["input_ids"] + [int(label_ids[f["target"]])] for f in feats]

@@ -7,8 +7,8 @@ __version__ = "0.1.0"
 
 
 def load_reward_model(path_or_name, dtype=None, device=None, **kwargs):
-    """A PairwiseJudge or BradleyTerryScorer from a trained directory, built-in name or causal LM."""
-    from rewardkit.scoring import load_reward_model as load
+    """The reward model (see `rewardkit.scoring.RewardModel`) of a trained directory, built-in name or causal LM."""
+    from rewardkit.methods.load import load_reward_model as load
 
     return load(path_or_name, dtype=dtype, device=device, **kwargs)
 

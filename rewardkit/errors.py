@@ -8,11 +8,16 @@ class RewardKitError(Exception):
 
 
 class DataError(RewardKitError):
-    """A problem with one row of an input file, located by file, line and field."""
+    """A problem with one row of input data, located by file and line (or, for data in
+    memory, by row index) and field."""
 
-    def __init__(self, path: str, line: int | None, field: str | None, message: str):
+    def __init__(self, path: str, line: int | None, field: str | None, message: str, *, in_memory: bool = False):
         self.path, self.line, self.field, self.reason = str(path), line, field, message
-        where = self.path if line is None else f"{self.path}:{line}"
+        self.in_memory = in_memory  # then `line` is a 0-based row index into in-memory data
+        if line is None:
+            where = self.path
+        else:
+            where = f"{self.path} row {line}" if in_memory else f"{self.path}:{line}"
         what = f"field '{field}': " if field else ""
         super().__init__(f"{where}: {what}{message}")
 

@@ -19,9 +19,14 @@ def manifest_counts(shared_data) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
 
 
+def pair_files(shared_data) -> list:
+    """The preference-pair files (rated-response files, one response per row, are not pairs)."""
+    return [p for p in shared_data.glob("*.jsonl") if '"attributes"' not in p.open().readline()]
+
+
 def test_every_shared_file_loads_with_manifest_counts(shared_data):
     counts = manifest_counts(shared_data)
-    assert len(counts) == len(list(shared_data.glob("*.jsonl")))
+    assert len(counts) == len(pair_files(shared_data))
     for name, expected in counts.items():
         result = load_pairs(shared_data / name)
         assert len(result.records) == expected, name

@@ -18,7 +18,7 @@ from rewardkit.eval import metrics
 from rewardkit.eval.rewardbench import EXAMPLE_COUNTS, section_scores
 from rewardkit.ranking import bradley_terry_scores, rank_responses
 from rewardkit.scoring import PairwiseJudge, load_reward_model
-from rewardkit.scoring.judge import verdict_probability_a
+from rewardkit.methods.judge.scorer import verdict_probability_a
 
 sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
 

@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rewardkit.scoring import load_reward_model
-from rewardkit.serve.app import ServeSettings, calibrate, create_app
+from rewardkit.scoring.calibration import calibrate
+from rewardkit.serve.app import ServeSettings, create_app
 from rewardkit.serve.queries import parse_prompt, split_query, strip_end_tokens
 from rewardkit.types import Message
 

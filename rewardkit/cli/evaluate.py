@@ -72,7 +72,7 @@ def score_command(
     else:
         records = pairs
         firsts, seconds = [p.response_a for p in records], [p.response_b for p in records]
-    details = scorer.compare([r.prompt for r in records], firsts, seconds, return_details=True)
+    details = scorer.compare_details([r.prompt for r in records], firsts, seconds)
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w") as handle:
         for record, first, second, d in zip(records, firsts, seconds, details):

@@ -27,9 +27,10 @@ def serve_command(
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
     import uvicorn
 
-    from rewardkit.scoring import load_reward_model
-    from rewardkit.serve.app import ServeSettings, calibrate, create_app
-    from rewardkit.serve.references import load_references
+    from rewardkit import load_reward_model
+    from rewardkit.data.references import load_references
+    from rewardkit.scoring.calibration import calibrate
+    from rewardkit.serve.app import ServeSettings, create_app
 
     scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens)
     settings = ServeSettings(api_key=api_key, max_queue=max_queue, max_items=max_items,

@@ -18,13 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from rewardkit.types import Message, PreferencePair, Prompt, ResponsePair
-
-
-class FieldProblem(ValueError):
-    def __init__(self, field: str | None, message: str):
-        super().__init__(message)
-        self.field = field
+from rewardkit.types import FieldProblem, Message, PreferencePair, Prompt, ResponsePair, message_from_dict
 
 
 Parser = Callable[[dict], list]
@@ -44,19 +38,7 @@ def _text(row: dict, key: str, *, allow_empty: bool = False) -> str:
 def _messages(value: Any, key: str) -> tuple[Message, ...]:
     if not isinstance(value, list) or not value:
         raise FieldProblem(key, "must be a non-empty list of {role, content} messages")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise FieldProblem(f"{key}[{i}]", f"must be an object, got {type(item).__name__}")
-        role = item.get("role", item.get("from"))
-        content = item.get("content", item.get("value"))
-        if not isinstance(role, str) or not isinstance(content, str):
-            raise FieldProblem(f"{key}[{i}]", "needs string 'role' and 'content' (or 'from' and 'value')")
-        out.append(Message(_ROLE_ALIASES.get(role, role), content))
-    return tuple(out)
-
-
-_ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}
+    return tuple(message_from_dict(item, f"{key}[{i}]") for i, item in enumerate(value))
 
 
 def _prompt(row: dict, key: str = "prompt") -> Prompt:

@@ -1,6 +1,8 @@
-"""Files → validated `PreferencePair`/`ResponsePair` lists, and records → files.
+"""Sources (files, or data in memory: see sources.py) → validated `PreferencePair` /
+`ResponsePair` lists, and records → files.
 
-Strict by default: the first bad row raises a `DataError` naming file, line and field.
+Strict by default: the first bad row raises a `DataError` naming file and line (or row index)
+and field.
 With `skip_invalid=True` every bad row is written, untouched, with its reason to a
 sidecar JSONL file, and loading goes on: nothing is lost silently.
 """
@@ -12,10 +14,11 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable
 
 from rewardkit.data.formats import FORMATS, FieldProblem, detect_format
-from rewardkit.data.readers import file_kind, iter_raw_rows
+from rewardkit.data.readers import RawRow, file_kind
+from rewardkit.data.sources import iter_source, source_label, split_source
 from rewardkit.errors import DataError
 from rewardkit.types import PreferencePair, ResponsePair, prompt_to_json
 
@@ -31,20 +34,21 @@ class LoadResult:
 
 
 def default_rejected_path(path: str | Path) -> Path:
-    return Path.cwd() / f"{Path(path).stem}.rejected.jsonl"
+    stem = "in_memory" if str(path).startswith("<") else Path(path).stem
+    return Path.cwd() / f"{stem}.rejected.jsonl"
 
 
-def load_pairs(paths: str | Path | Sequence[str | Path], format: str = "auto", *,
+def load_pairs(source: Any, format: str = "auto", *,
                skip_invalid: bool = False, rejected_path: str | Path | None = None) -> LoadResult:
-    """Read labeled pairs from one or more files (shapes auto-detected per file)."""
-    return _load(_as_list(paths), format, skip_invalid, rejected_path, want=PreferencePair)
+    """Read labeled pairs from files or in-memory data (shapes auto-detected per file / list)."""
+    return _load(split_source(source), format, skip_invalid, rejected_path, want=PreferencePair)
 
 
-def load_response_pairs(paths: str | Path | Sequence[str | Path], format: str = "auto", *, seed: int = 0,
+def load_response_pairs(source: Any, format: str = "auto", *, seed: int = 0,
                         skip_invalid: bool = False, rejected_path: str | Path | None = None) -> LoadResult:
-    """Read unlabeled pairs; labeled files are read too, their label dropped and the two
+    """Read unlabeled pairs; labeled ones are read too, their label dropped and the two
     responses put in a seeded random order (so position carries no label information)."""
-    result = _load(_as_list(paths), format, skip_invalid, rejected_path, want=None)
+    result = _load(split_source(source), format, skip_invalid, rejected_path, want=None)
     rng = random.Random(seed)
     result.records = [_unlabel(r, rng) for r in result.records]
     return result
@@ -57,23 +61,21 @@ def _unlabel(record, rng: random.Random) -> ResponsePair:
     return ResponsePair(record.prompt, a, b, record.id, record.source, record.subset)
 
 
-def _as_list(paths) -> list[Path]:
-    if isinstance(paths, (str, Path)):
-        return [Path(paths)]
-    return [Path(p) for p in paths]
-
-
-def _load(paths: list[Path], format: str, skip_invalid: bool, rejected_path, want) -> LoadResult:
+def _load(parts: list, format: str, skip_invalid: bool, rejected_path, want) -> LoadResult:
     if format != "auto" and format not in FORMATS:
-        raise DataError(str(paths[0]) if paths else "-", None, None,
+        raise DataError(source_label(parts[0]) if parts else "-", None, None,
                         f"unknown format '{format}'; choose auto or one of {', '.join(FORMATS)}")
     result = LoadResult()
     sidecar = None
     try:
-        for path in paths:
+        for part in parts:
+            path = source_label(part)
             shape = format
             count_before = len(result.records)
-            for row in iter_raw_rows(path):
+            for index, row in enumerate(iter_source(part)):
+                if not isinstance(row, RawRow):  # a record passed in memory
+                    result.records.append(_checked_record(row, path, index, want))
+                    continue
                 if shape == "auto":
                     shape = detect_format(row.data) or "auto"
                 try:
@@ -101,21 +103,30 @@ def _load(paths: list[Path], format: str, skip_invalid: bool, rejected_path, wan
     return result
 
 
-def _parse_row(row, shape: str, want) -> list:
+def _checked_record(record, path: str, index: int, want):
+    if want is PreferencePair and not isinstance(record, PreferencePair):
+        raise DataError(path, index, None, "this record is unlabeled (ResponsePair); a labeled pair is needed",
+                        in_memory=True)
+    return record
+
+
+def _parse_row(row: RawRow, shape: str, want) -> list:
+    def problem(field, message):
+        return DataError(row.path, row.line, field, message, in_memory=row.in_memory)
+
     if row.parse_error:
-        raise DataError(row.path, row.line, None, row.parse_error)
+        raise problem(None, row.parse_error)
     if not isinstance(row.data, dict):
-        raise DataError(row.path, row.line, None, f"a row must be a JSON object, got {type(row.data).__name__}")
+        raise problem(None, f"a row must be a JSON object, got {type(row.data).__name__}")
     if shape == "auto":
-        raise DataError(row.path, row.line, None,
-                        f"cannot tell the row's shape from its keys {sorted(row.data)[:8]}; "
-                        "pass format= one of " + ", ".join(FORMATS))
+        raise problem(None, f"cannot tell the row's shape from its keys {sorted(row.data)[:8]}; "
+                            "pass format= one of " + ", ".join(FORMATS))
     if want is PreferencePair and shape == "unlabeled":
-        raise DataError(row.path, row.line, None, "this row is unlabeled (response_a/response_b); a labeled pair needs chosen/rejected")
+        raise problem(None, "this row is unlabeled (response_a/response_b); a labeled pair needs chosen/rejected")
     try:
         return FORMATS[shape](row.data)
     except FieldProblem as exc:
-        raise DataError(row.path, row.line, exc.field, str(exc)) from None
+        raise problem(exc.field, str(exc)) from None
 
 
 def record_to_row(record: PreferencePair | ResponsePair) -> dict:

@@ -26,6 +26,7 @@ class RawRow:
     data: Any  # the parsed value; None when the row could not be parsed
     raw: str | None  # source text, for the rejected-rows sidecar
     parse_error: str | None = None
+    in_memory: bool = False  # `line` is then a 0-based index into a list or dataset
 
 
 def file_kind(path: str | Path) -> str:

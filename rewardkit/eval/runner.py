@@ -19,8 +19,8 @@ def score_pairs(scorer, pairs, *, both_orders: bool = True, chunk: int = 64,
     rows = []
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
-        details = scorer.compare([p.prompt for p in part], [p.chosen for p in part], [p.rejected for p in part],
-                                 both_orders=both_orders, return_details=True)
+        details = scorer.compare_details([p.prompt for p in part], [p.chosen for p in part],
+                                         [p.rejected for p in part], both_orders=both_orders)
         for pair, d in zip(part, details):
             rows.append({"id": pair.id, "source": pair.source, "subset": pair.subset, "p_chosen": d.probability,
                          "p_chosen_first": d.p_ab, "p_chosen_second": d.p_ba,

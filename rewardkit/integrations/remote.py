@@ -7,12 +7,13 @@ import time
 from typing import Sequence
 
 from rewardkit.errors import RewardKitError
-from rewardkit.scoring.judge import to_scale
+from rewardkit.scoring.protocol import Comparison, to_scale
 from rewardkit.types import prompt_to_json
 
 
 class RemoteScorer:
     kind = "remote"
+    pointwise = False  # the server decides; rewards without references go to it as they are
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0, retries: int = 20):
         import httpx
@@ -35,6 +36,10 @@ class RemoteScorer:
     def compare(self, prompts, responses_a, responses_b, both_orders: bool = True) -> list[float]:
         return self._post("/compare", {"prompts": [prompt_to_json(p) for p in prompts], "responses_a": list(responses_a),
                                        "responses_b": list(responses_b), "both_orders": both_orders})["probabilities"]
+
+    def compare_details(self, prompts, responses_a, responses_b, both_orders: bool = True) -> list[Comparison]:
+        """The server returns averaged probabilities only: per-order figures are unknown here."""
+        return [Comparison(p, None, None) for p in self.compare(prompts, responses_a, responses_b, both_orders)]
 
     def compare_to_references(self, prompts, responses, references) -> list[float]:
         return self._post("/reward", {"prompts": [prompt_to_json(p) for p in prompts], "responses": list(responses),

@@ -17,22 +17,27 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rewardkit.errors import RewardKitError
-from rewardkit.types import Message, Prompt
+from rewardkit.types import FieldProblem, Prompt, message_from_dict, prompt_from_json
 
 MODES = ("reference", "round_robin")
 
 
-def _prompt(value: Any) -> Prompt:
-    if isinstance(value, str):
-        return value
-    return tuple(Message(m["role"], m["content"] if isinstance(m["content"], str) else str(m["content"])) for m in value)
+def _prompt(value: Any, index: int) -> Prompt:
+    try:
+        return prompt_from_json(value, f"prompts[{index}]")
+    except FieldProblem as exc:
+        raise RewardKitError(f"{exc.field}: {exc}") from None
 
 
-def _completion(value: Any) -> str:
+def _completion(value: Any, index: int, what: str = "completions") -> str:
     if isinstance(value, str):
         return value
     # conversational: a list of messages, the generated assistant turn(s)
-    return "".join(m["content"] for m in value if m.get("role", "assistant") == "assistant")
+    try:
+        messages = [message_from_dict(m, f"{what}[{index}][{i}]") for i, m in enumerate(value)]
+    except FieldProblem as exc:
+        raise RewardKitError(f"{exc.field}: {exc}") from None
+    return "".join(m.content for m in messages if m.role == "assistant")
 
 
 class JudgeRewardFunction:
@@ -47,14 +52,14 @@ class JudgeRewardFunction:
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns) -> list[float]:
         if len(prompts) != len(completions):
             raise RewardKitError(f"got {len(prompts)} prompts for {len(completions)} completions")
-        questions = [_prompt(p) for p in prompts]
-        answers = [_completion(c) for c in completions]
+        questions = [_prompt(p, i) for i, p in enumerate(prompts)]
+        answers = [_completion(c, i) for i, c in enumerate(completions)]
         if self.mode == "reference":
             references = columns.get(self.reference_column)
             if references is None:
                 raise RewardKitError(f"mode 'reference' needs a dataset column '{self.reference_column}' with a "
                                      "reference answer per prompt (or use mode='round_robin')")
-            return self.scorer.reward(questions, answers, [_completion(r) for r in references])
+            return self.scorer.reward(questions, answers, [_completion(r, i, self.reference_column) for i, r in enumerate(references)])
         return self._round_robin(questions, answers)
 
     def _round_robin(self, questions, answers) -> list[float]:

@@ -120,3 +120,61 @@ def _has_safetensors(resolved: str) -> bool | None:
         return True
     raise ModelError(f"{path} has no *.safetensors weights; rewardkit does not unpickle .bin checkpoints. "
                      "Convert it with `model.save_pretrained(dir, safe_serialization=True)` in a trusted environment.")
+
+
+def position_limit(model, default: int = 2048) -> int:
+    """The most positions the model was built for (its `max_position_embeddings`)."""
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else default
+
+
+def load_classifier(path: str, *, dtype=None, device: str | None = None, trust_remote_code: bool = False,
+                    num_labels: int | None = None):
+    """(model, tokenizer) for a `…ForSequenceClassification` directory (or a LoRA adapter over
+    one), in eval mode; safetensors only."""
+    from transformers import AutoModelForSequenceClassification
+
+    if Path(path, "adapter_config.json").is_file():
+        return load_adapter(path, dtype=dtype, device=device, classifier=True)
+    _has_safetensors(path)
+    target = choose_device(device)
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    extra = {} if num_labels is None else {"num_labels": num_labels}
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=choose_dtype(dtype, target), use_safetensors=True,
+                                                               trust_remote_code=trust_remote_code, **extra)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(target).eval(), tokenizer
+
+
+def load_causal_lm_or_adapter(path: str, dtype=None, device: str | None = None, trust_remote_code: bool = False):
+    """A causal LM from a directory, a LoRA adapter directory (merged) or any model name."""
+    if Path(path, "adapter_config.json").is_file():
+        return load_adapter(path, dtype=dtype, device=device)
+    return load_backbone(path, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+
+
+def load_adapter(path: str, *, dtype=None, device: str | None = None, classifier: bool = False):
+    """A LoRA output saved without --merge-lora: base model + adapter, merged for fast scoring.
+    For a classifier the adapter directory also holds the trained value head (peft saves the
+    `score` module with a SEQ_CLS adapter)."""
+    import json
+
+    from peft import PeftModel
+
+    base_path = json.loads(Path(path, "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base_path:
+        raise ModelError(f"{path}/adapter_config.json names no base model")
+    target = choose_device(device)
+    if classifier:
+        from transformers import AutoModelForSequenceClassification
+
+        base_dir = resolve_model_path(base_path)
+        _has_safetensors(base_dir)
+        base = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1, use_safetensors=True,
+                                                                  dtype=choose_dtype(dtype, target))
+    else:
+        base, _ = load_backbone(base_path, dtype=dtype, device=str(target))
+    tokenizer = load_tokenizer(path)
+    model = PeftModel.from_pretrained(base, path).merge_and_unload()
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(target).eval(), tokenizer

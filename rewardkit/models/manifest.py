@@ -14,12 +14,11 @@ from rewardkit.errors import ModelError
 
 MANIFEST = "rewardkit.json"
 SCHEMA_VERSION = 1
-KINDS = ("generative_judge", "bradley_terry", "pretrained_generator")
 
 
 @dataclass
 class ModelManifest:
-    kind: str
+    kind: str  # the saved kind; `rewardkit.methods.method_for_kind` maps it to the method that reads it
     template: dict | None = None  # PromptTemplate.to_dict() for judges and BT inputs
     label_tokens: list[str] | None = None
     label_token_ids: list[int] | None = None
@@ -28,9 +27,11 @@ class ModelManifest:
     training: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
+    extra: dict = field(default_factory=dict)  # a method's own saved settings (heads, attribute names, …)
+
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ModelError(f"{MANIFEST}: unknown kind '{self.kind}'; expected one of {KINDS}")
+        if not isinstance(self.kind, str) or not self.kind:
+            raise ModelError(f"{MANIFEST}: 'kind' must be a non-empty string, got {self.kind!r}")
 
 
 def write_manifest(directory: str | Path, manifest: ModelManifest) -> None:

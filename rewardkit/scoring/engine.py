@@ -108,7 +108,7 @@ class ScoringEngine:
         return cache
 
     def _forward(self, rows, prefix, cache) -> torch.Tensor:
-        from rewardkit.training.batching import pad_right
+        from rewardkit.data.collate import pad_right
 
         ids, mask = pad_right([list(r) for r in rows], self.pad_id)
         ids, mask = ids.to(self.device), mask.to(self.device)

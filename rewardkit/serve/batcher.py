@@ -21,9 +21,15 @@ class QueueFull(Exception):
     """The bounded queue has no room; the client should retry later."""
 
 
+# job kinds that merge across requests → the RewardModel call that scores their items
+MERGED = {"pair": "compare",  # (prompt, a, b) → P(a better than b), both orders
+          "reference": "compare_to_references",  # (prompt, response, reference) → P(response better)
+          "reward": "reward"}  # (prompt, response) → a pointwise model's scalar reward
+
+
 @dataclass
 class Job:
-    kind: str  # "pair": P(a > b) | "reference": P(a > reference, shared prefix) | "call": run fn alone
+    kind: str  # a key of MERGED, or "call": run fn alone
     items: list[tuple] = field(default_factory=list)
     fn: Callable[[], Any] | None = None
     future: asyncio.Future | None = None
@@ -114,21 +120,17 @@ class MicroBatcher:
     def _predict(self, jobs: list[Job]) -> list[Any]:
         if jobs[0].kind == "call":
             return [jobs[0].fn()]
-        pair_items = [item for job in jobs if job.kind == "pair" for item in job.items]
-        ref_items = [item for job in jobs if job.kind == "reference" for item in job.items]
         self.metrics["batches"] += 1
-        self.metrics["batch_sizes"].append(len(pair_items) + len(ref_items))
-        pair_scores = self.scorer.compare(*zip(*pair_items)) if pair_items else []
-        ref_scores = self.scorer.compare_to_references(*zip(*ref_items)) if ref_items else []
-        out, p, r = [], 0, 0
+        self.metrics["batch_sizes"].append(sum(len(job.items) for job in jobs))
+        scores: dict[str, list] = {}
+        for kind, method in MERGED.items():  # one scorer call per kind for all jobs of that kind
+            items = [item for job in jobs if job.kind == kind for item in job.items]
+            scores[kind] = list(getattr(self.scorer, method)(*map(list, zip(*items)))) if items else []
+        out, cursor = [], {kind: 0 for kind in MERGED}
         for job in jobs:
-            n = len(job.items)
-            if job.kind == "pair":
-                out.append(list(pair_scores[p:p + n]))
-                p += n
-            else:
-                out.append(list(ref_scores[r:r + n]))
-                r += n
+            start = cursor[job.kind]
+            cursor[job.kind] += len(job.items)
+            out.append(scores[job.kind][start:cursor[job.kind]])
         return out
 
 

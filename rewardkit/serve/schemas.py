@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rewardkit.types import Message
+from rewardkit.errors import RewardKitError
+from rewardkit.types import FieldProblem, prompt_from_json
 
-ChatMessage = dict[str, str]
+ChatMessage = dict[str, Any]
 PromptIn = Union[str, list[ChatMessage]]
 
 
@@ -44,7 +45,9 @@ class GetRewardRequest(BaseModel):
     labels: Optional[list[Optional[str]]] = None
 
 
-def to_prompt(value: PromptIn):
-    if isinstance(value, str):
-        return value
-    return tuple(Message(m.get("role", "user"), m.get("content", "")) for m in value)
+def to_prompt(value: PromptIn, where: str = "prompt"):
+    """A request's prompt as a `Prompt`; a malformed message is a 400 naming its field."""
+    try:
+        return prompt_from_json(value, where)
+    except FieldProblem as exc:
+        raise RewardKitError(f"{exc.field}: {exc}") from None

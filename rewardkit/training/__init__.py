@@ -1,14 +1,25 @@
-"""Training: one accelerate loop (`loop.py`) and three tasks that plug into it."""
+"""Training: one accelerate loop (`loop.py`) that runs any method of `rewardkit.methods`."""
 
 from rewardkit.training.config import TrainConfig, load_config
+from rewardkit.training.loop_config import LoopConfig
 
 
-def train(config: TrainConfig, on_event=None):
-    """Run the task named by `config.task`; returns the summary dict of the run."""
+def train(config: TrainConfig, on_event=None) -> dict:
+    """Run the method named by `config.task` (flat options); returns the summary of the run."""
     from rewardkit.training.loop import run_training
-    from rewardkit.training.tasks import task_for
 
-    return run_training(config, task_for(config), on_event=on_event)
+    method, loop, options = config.parts()
+    return run_training(method, loop, options, on_event=on_event)
 
 
-__all__ = ["TrainConfig", "load_config", "train"]
+def train_method(method, loop: LoopConfig, options=None, on_event=None) -> dict:
+    """Run `method` (a name, an alias or a Method object) with the shared `loop` options and its
+    own `options` (default: its Config's defaults). Data may be files or in memory."""
+    from rewardkit.methods import get_method
+    from rewardkit.training.loop import run_training
+
+    method = get_method(method) if isinstance(method, str) else method
+    return run_training(method, loop, options if options is not None else method.Config(), on_event=on_event)
+
+
+__all__ = ["LoopConfig", "TrainConfig", "load_config", "train", "train_method"]

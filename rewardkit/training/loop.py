@@ -1,6 +1,11 @@
-"""One explicit accelerate loop for every task: data order, accumulation, logging, eval,
+"""One explicit accelerate loop for every method: data order, accumulation, logging, eval,
 atomic checkpoints and exact resume. Runs unchanged under `accelerate launch` (DDP, FSDP,
 DeepSpeed): each process gets its shard of every global batch from accelerate's dataloader.
+
+The loop knows no method. It reads records through the method's task, asks it for features,
+an epoch order, batches and a loss, and evaluates with the task's own `evaluate`; the model it
+trains is a `TaskModule` (backbone + the task's forward over final hidden states, which come
+from the whole decoder or from the frozen-block cache).
 
 Data order is a pure function of (seed, epoch), so a resumed run rebuilds the same order and
 skips the batches it has already consumed; with the optimizer, scheduler and RNG restored
@@ -13,188 +18,258 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader
 
 from rewardkit.errors import ConfigError
 from rewardkit.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from rewardkit.training.config import TrainConfig
+from rewardkit.training.frozen_cache import FrozenBlockCache, decoder_states
+from rewardkit.training.loop_config import LoopConfig, describe_source
 from rewardkit.training.metrics_log import MetricsLog, plot_metrics
 from rewardkit.training.model_setup import save_trained
-from rewardkit.training.tasks import TaskModule, batch_tokens
 
 Event = Callable[[str, dict], None]
 
 
-def _records(task, paths, config: TrainConfig, limit: int | None, what: str):
-    records = task.load_records(paths)
-    if not records:
-        raise ConfigError(f"{what}: no usable pairs in {', '.join(paths)}")
-    if limit is not None and limit < len(records):
-        random.Random(config.seed).shuffle(records)
-        records = records[:limit]
-    return records
+class TaskModule(torch.nn.Module):
+    """Backbone + the task's forward, as one module: under DDP/FSDP the forward must pass
+    through the wrapper that accelerate puts around this module for gradients to sync."""
+
+    def __init__(self, backbone, task, states: Callable[[Any, dict], torch.Tensor]):
+        super().__init__()
+        self.backbone = backbone
+        self.task, self.states = task, states
+
+    def forward(self, batch: dict):
+        return self.task.forward(self.backbone, self.states(self.backbone, batch), batch)
 
 
-def run_training(config: TrainConfig, task, on_event: Event | None = None) -> dict:
+@dataclass
+class Run:
+    """Everything one training run holds, passed between the phases below."""
+
+    loop: LoopConfig
+    task: Any
+    accelerator: Any
+    emit: Event
+    output: Path
+    train: Any = None  # Prepared
+    evals: Any = None  # Prepared or None
+    collate: Callable | None = None
+    model: Any = None
+    optimizer: Any = None
+    scheduler: Any = None
+    trainable: list = field(default_factory=list)
+    total_steps: int = 0
+    steps_per_epoch: int = 1
+    state: dict = field(default_factory=lambda: {"step": 0, "epoch": 0, "batches_in_epoch": 0})
+    resumed_from: Path | None = None
+    log: MetricsLog | None = None
+
+
+def run_training(method, loop: LoopConfig, options, on_event: Event | None = None) -> dict:
+    """Train `method` with the shared `loop` options and its own `options`; returns the summary."""
+    task = method.task(loop, options)
+    emit = on_event or (lambda kind, data: None)
+    train_records = _records(task, loop.data, loop, loop.max_pairs, "--data")  # bad data fails before any model loads
+    eval_records = _records(task, loop.eval_data, loop, loop.eval_max_pairs, "--eval-data") if loop.eval_data else None
+    run = Run(loop, task, _accelerator(loop), emit, Path(loop.output))
+    run.output.mkdir(parents=True, exist_ok=True)
+    backbone, tokenizer = task.build()
+    _prepare_data(run, backbone, train_records, eval_records)
+    _prepare_optimization(run)
+    _resume(run)
+    baseline = _evaluate(run) if run.evals is not None and run.state["step"] == 0 else None
+    if baseline:
+        run.log.write({"step": 0, **baseline})
+        emit("eval", {"step": 0, **baseline})
+    last_loss = _train_steps(run)
+    return _finish(run, tokenizer, last_loss, baseline)
+
+
+def _accelerator(loop: LoopConfig):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
-    from transformers import get_scheduler
 
-    emit = on_event or (lambda kind, data: None)
     # Accelerate keeps one global state per process; a second run in the same process (the
     # demo trains a judge and then a BT model) may ask for another precision, so start afresh.
     # The process group (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
     # cpu=True lets torchrun start gloo DDP on machines without GPUs; with GPUs, accelerate decides
-    accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, cpu=not torch.cuda.is_available(),
-                              mixed_precision=_mixed_precision(config))
-    set_seed(config.seed)
-    output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(gradient_accumulation_steps=loop.grad_accum, cpu=not torch.cuda.is_available(),
+                              mixed_precision=_mixed_precision(loop))
+    set_seed(loop.seed)
+    return accelerator
 
-    backbone, tokenizer = task.build()
-    model = TaskModule(backbone, task.compute)
-    train = task.prepare(_records(task, config.data, config, config.max_pairs, "--data"))
-    evals = task.prepare(_records(task, config.eval_data, config, config.eval_max_pairs, "--eval-data"),
-                         both_orders=True) if config.eval_data else None
-    emit("data", {"records": train.records, "features": len(train.features), "truncated": train.truncated})
-    if config.cache_frozen:  # before prepare(): the views share the backbone's modules
-        _cache_frozen(task, backbone, [train.features] + ([evals.features] if evals else []), config, accelerator, emit)
 
-    per_step = config.batch_size * config.grad_accum * accelerator.num_processes
-    steps_per_epoch = max(1, math.ceil(len(train.features) / per_step))
-    total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
-                              num_training_steps=total_steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
+def _records(task, source, loop: LoopConfig, limit: int | None, what: str) -> list:
+    records = task.read(source)
+    if not records:
+        raise ConfigError(f"{what}: no usable pairs in {describe_source(source)}")
+    if limit is not None and limit < len(records):
+        random.Random(loop.seed).shuffle(records)
+        records = records[:limit]
+    return records
 
-    state = {"step": 0, "epoch": 0, "batches_in_epoch": 0}
-    checkpoint = latest_checkpoint(output) if config.resume else None
+
+def _prepare_data(run: Run, backbone, train_records: list, eval_records: list | None) -> None:
+    """Features for both sets; with --cache-frozen, the bottom blocks' states attached."""
+    task = run.task
+    run.train = task.prepare(train_records)
+    run.evals = task.prepare(eval_records, for_eval=True) if eval_records else None
+    run.emit("data", {"records": run.train.records, "features": len(run.train.features),
+                      "truncated": run.train.truncated})
+    states, run.collate = decoder_states, task.collate
+    if run.loop.cache_frozen:
+        cache = _frozen_cache(run, backbone)
+        states, run.collate = cache.states, cache.collate(task.collate)
+    run.model = TaskModule(backbone, task, states)
+
+
+def _frozen_cache(run: Run, backbone) -> FrozenBlockCache:
+    FrozenBlockCache.check_distributed(run.accelerator)
+    backbone.to(run.accelerator.device)
+    cache = FrozenBlockCache(backbone, run.loop.train_layers, run.task.sequence_keys, run.task.tokenizer.pad_token_id)
+    sets = [run.train.features] + ([run.evals.features] if run.evals else [])
+    store = torch.bfloat16 if run.accelerator.mixed_precision == "bf16" else next(backbone.parameters()).dtype
+    info = cache.attach(sets, batch_size=run.loop.batch_size * 2, autocast=run.accelerator.autocast, store_dtype=store,
+                        progress=lambda done, total: run.emit("cache", {"rows": done, "total": total}))
+    run.emit("cached", info)
+    return cache
+
+
+def _prepare_optimization(run: Run) -> None:
+    from transformers import get_scheduler
+
+    loop = run.loop
+    per_step = loop.batch_size * loop.grad_accum * run.accelerator.num_processes
+    steps_per_epoch = max(1, math.ceil(len(run.train.features) / per_step))
+    run.total_steps = loop.max_steps or max(1, math.ceil(loop.epochs * steps_per_epoch))
+    run.trainable = [p for p in run.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(run.trainable, lr=loop.lr, weight_decay=loop.weight_decay)
+    run.scheduler = get_scheduler("linear", optimizer, num_warmup_steps=int(loop.warmup_ratio * run.total_steps),
+                                  num_training_steps=run.total_steps)
+    run.model, run.optimizer = run.accelerator.prepare(run.model, optimizer)
+    run.steps_per_epoch = steps_per_epoch
+
+
+def _resume(run: Run) -> None:
+    checkpoint = latest_checkpoint(run.output) if run.loop.resume else None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler)
-        emit("resume", {"checkpoint": str(checkpoint), **state})
-    log = MetricsLog(output, resume_step=state["step"], enabled=accelerator.is_main_process)
-    (output / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    emit("start", {"total_steps": total_steps, "step": state["step"], "steps_per_epoch": steps_per_epoch})
+        run.state = load_checkpoint(checkpoint, run.accelerator.unwrap_model(run.model), run.optimizer, run.scheduler)
+        run.resumed_from = checkpoint
+        run.emit("resume", {"checkpoint": str(checkpoint), **run.state})
+    run.log = MetricsLog(run.output, resume_step=run.state["step"], enabled=run.accelerator.is_main_process)
+    (run.output / "train_config.json").write_text(json.dumps(run.loop.to_dict(), indent=2))
+    run.emit("start", {"total_steps": run.total_steps, "step": run.state["step"], "steps_per_epoch": run.steps_per_epoch})
 
-    if evals is not None and state["step"] == 0:  # the starting point, to compare the trained model against
-        baseline = _evaluate(task, model, evals, config, accelerator)
-        log.write({"step": 0, **baseline})
-        emit("eval", {"step": 0, **baseline})
-    last_loss = float("nan")
-    tokens, tick = 0, time.perf_counter()
-    while state["step"] < total_steps:
-        loader = _epoch_loader(train.features, task, config, state["epoch"], accelerator)
+
+def _train_steps(run: Run) -> float:
+    """Optimizer steps until `total_steps`; returns the last step's loss."""
+    last_loss, tokens, tick = float("nan"), 0, time.perf_counter()
+    state = run.state
+    while state["step"] < run.total_steps:
+        loader = _epoch_loader(run)
         if state["batches_in_epoch"]:
-            loader = accelerator.skip_first_batches(loader, state["batches_in_epoch"])
+            loader = run.accelerator.skip_first_batches(loader, state["batches_in_epoch"])
         for batch in loader:
-            with accelerator.accumulate(model):
-                loss, metrics = task.loss(model, batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                optimizer.zero_grad()
-            tokens += batch_tokens(batch)
+            loss, metrics = _micro_step(run, batch)
+            tokens += int(batch["attention_mask"].sum().item())
             state["batches_in_epoch"] += 1
-            if not accelerator.sync_gradients:
+            if not run.accelerator.sync_gradients:
                 continue
-            scheduler.step()
+            run.scheduler.step()
             state["step"] += 1
-            last_loss = accelerator.gather(loss.detach()[None]).mean().item()
+            last_loss = run.accelerator.gather(loss.detach()[None]).mean().item()
             elapsed = time.perf_counter() - tick
             record = {"step": state["step"], "epoch": state["epoch"], "loss": last_loss,
-                      "lr": scheduler.get_last_lr()[0], "tokens_per_s": tokens * accelerator.num_processes / max(elapsed, 1e-9),
-                      **metrics}
+                      "lr": run.scheduler.get_last_lr()[0],
+                      "tokens_per_s": tokens * run.accelerator.num_processes / max(elapsed, 1e-9), **metrics}
             tokens, tick = 0, time.perf_counter()
-            if evals is not None and config.eval_every and state["step"] % config.eval_every == 0:
-                record.update(_evaluate(task, model, evals, config, accelerator))
-            if state["step"] % config.log_every == 0 or "eval_accuracy" in record:
-                log.write(record)
-            emit("step", record)
-            if state["step"] % config.save_every == 0 and state["step"] < total_steps:
-                _checkpoint(accelerator, output, model, optimizer, scheduler, state)
-            if state["step"] >= total_steps:
+            _after_step(run, record)
+            if state["step"] >= run.total_steps:
                 break
         else:
             state["epoch"] += 1
             state["batches_in_epoch"] = 0
+    return last_loss
 
-    summary = {"steps": state["step"], "final_loss": last_loss, "truncated_rows": train.truncated,
-               "train_features": len(train.features)}
-    if evals is not None:
-        summary.update({f"initial_{k}": v for k, v in baseline.items()} if checkpoint is None else {})
-        summary.update(_evaluate(task, model, evals, config, accelerator))
-        log.write({"step": state["step"], **{k: v for k, v in summary.items() if k.startswith("eval_")}})
+
+def _micro_step(run: Run, batch: dict):
+    with run.accelerator.accumulate(run.model):
+        loss, metrics = run.task.loss(run.model, batch)
+        run.accelerator.backward(loss)
+        if run.accelerator.sync_gradients:
+            run.accelerator.clip_grad_norm_(run.trainable, 1.0)
+        run.optimizer.step()
+        run.optimizer.zero_grad()
+    return loss, metrics
+
+
+def _after_step(run: Run, record: dict) -> None:
+    """Evaluate, log, report and checkpoint as the options ask."""
+    step, loop = record["step"], run.loop
+    evaluated = run.evals is not None and loop.eval_every and step % loop.eval_every == 0
+    if evaluated:
+        record.update(_evaluate(run))
+    if step % loop.log_every == 0 or evaluated:
+        run.log.write(record)
+    run.emit("step", record)
+    if step % loop.save_every == 0 and step < run.total_steps:
+        run.accelerator.wait_for_everyone()
+        if run.accelerator.is_main_process:
+            save_checkpoint(run.output, run.accelerator.unwrap_model(run.model), run.optimizer, run.scheduler,
+                            dict(run.state))
+
+
+def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dict:
+    summary = {"steps": run.state["step"], "final_loss": last_loss, "truncated_rows": run.train.truncated,
+               "train_features": len(run.train.features)}
+    if run.evals is not None:
+        if baseline and run.resumed_from is None:
+            summary.update({f"initial_{k}": v for k, v in baseline.items()})
+        final = _evaluate(run)
+        summary.update(final)
+        run.log.write({"step": run.state["step"], **final})
+    accelerator = run.accelerator
     accelerator.wait_for_everyone()
     # every rank takes part: under FSDP / ZeRO-3 this gathers the sharded weights into one state dict
-    full_state = accelerator.get_state_dict(model)
+    full_state = accelerator.get_state_dict(run.model)
     if accelerator.is_main_process:
         backbone_state = {k[len("backbone."):]: v for k, v in full_state.items() if k.startswith("backbone.")}
-        save_trained(accelerator.unwrap_model(model).backbone, tokenizer, output, task.manifest(config),
-                     merge_lora=config.merge_lora, state_dict=backbone_state)
-        plot_metrics(log.records(), output / "training.png")
-        (output / "summary.json").write_text(json.dumps(summary, indent=2))
-    emit("done", summary)
+        save_trained(accelerator.unwrap_model(run.model).backbone, tokenizer, run.output, run.task.manifest(),
+                     merge_lora=run.loop.merge_lora, state_dict=backbone_state)
+        plot_metrics(run.log.records(), run.output / "training.png")
+        (run.output / "summary.json").write_text(json.dumps(summary, indent=2))
+    run.emit("done", summary)
     return summary
 
 
-def _cache_frozen(task, backbone, feature_sets, config: TrainConfig, accelerator, emit: Event) -> None:
-    from rewardkit.training.frozen_features import attach_frozen_hidden, cached_bytes, check_distributed
-
-    check_distributed(accelerator)
-    backbone.to(accelerator.device)
-    start = time.perf_counter()
-    store = torch.bfloat16 if accelerator.mixed_precision == "bf16" else next(backbone.parameters()).dtype
-    task.split = attach_frozen_hidden(
-        backbone, feature_sets, task.sequence_keys, config.train_layers, pad_id=task.tokenizer.pad_token_id,
-        batch_size=config.batch_size * 2, autocast=accelerator.autocast, store_dtype=store,
-        progress=lambda done, total: emit("cache", {"rows": done, "total": total}))
-    emit("cached", {"seconds": time.perf_counter() - start, "megabytes": cached_bytes(feature_sets) / 2**20})
-
-
-def _mixed_precision(config: TrainConfig) -> str:
-    if config.mixed_precision != "auto":
-        return config.mixed_precision
+def _mixed_precision(loop: LoopConfig) -> str:
+    if loop.mixed_precision != "auto":
+        return loop.mixed_precision
     from rewardkit.models.loading import bf16_supported, choose_device
 
     return "bf16" if bf16_supported(choose_device()) else "no"
 
 
-def _epoch_loader(features, task, config: TrainConfig, epoch: int, accelerator) -> DataLoader:
-    ordered = _epoch_order(features, config.seed * 1000 + epoch)
-    loader = DataLoader(ordered, batch_size=config.batch_size, shuffle=False, collate_fn=task.collate)
-    return accelerator.prepare(loader)
+def _epoch_loader(run: Run) -> DataLoader:
+    ordered = run.task.epoch_order(run.train.features, run.loop.seed * 1000 + run.state["epoch"])
+    loader = DataLoader(ordered, batch_size=run.loop.batch_size, shuffle=False, collate_fn=run.collate)
+    return run.accelerator.prepare(loader)
 
 
-def _epoch_order(features: list[dict], seed: int) -> list[dict]:
-    """A seeded shuffle of whole pairs: a pair's two presentation orders stay next to each other,
-    so every batch is order-balanced and a pure position preference earns no loss reduction."""
-    groups: dict[int, list[dict]] = {}
-    for index, feature in enumerate(features):
-        groups.setdefault(feature.get("pair", index), []).append(feature)
-    keys = list(groups)
-    order = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
-    return [feature for i in order for feature in groups[keys[i]]]
-
-
-def _evaluate(task, model, evals, config: TrainConfig, accelerator) -> dict:
-    unwrapped = accelerator.unwrap_model(model)
+def _evaluate(run: Run) -> dict:
+    unwrapped = run.accelerator.unwrap_model(run.model)
+    features, size = run.evals.features, run.loop.batch_size * 2
+    batches = (run.collate(features[i:i + size]) for i in range(0, len(features), size))
     unwrapped.eval()
     try:
-        return task.evaluate(unwrapped.backbone, evals, config.batch_size * 2)
+        return run.task.evaluate(unwrapped, batches)
     finally:
         unwrapped.train()
-
-
-def _checkpoint(accelerator, output, model, optimizer, scheduler, state) -> None:
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        save_checkpoint(output, accelerator.unwrap_model(model), optimizer, scheduler, dict(state))

@@ -9,11 +9,12 @@ import torch
 from rewardkit.errors import ConfigError
 from rewardkit.models.loading import load_backbone, load_tokenizer, resolve_model_path
 from rewardkit.models.manifest import ModelManifest, write_manifest
-from rewardkit.training.config import TrainConfig
+from rewardkit.training.loop_config import LoopConfig
 
 
-def load_for_training(config: TrainConfig, *, value_head: bool = False):
-    """(model, tokenizer) in train mode, fp32 unless --dtype bf16; a value head for BT."""
+def load_for_training(config: LoopConfig, *, value_head: bool = False, freeze_embeddings: bool = True):
+    """(model, tokenizer) in train mode, fp32 unless --dtype bf16; a one-output value head
+    when asked. `freeze_embeddings` is the method's default; --freeze-embeddings overrides it."""
     dtype = torch.float32 if config.dtype == "fp32" else torch.bfloat16
     if value_head:
         from transformers import AutoModelForSequenceClassification
@@ -32,15 +33,21 @@ def load_for_training(config: TrainConfig, *, value_head: bool = False):
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = select_trainable(model, config, value_head=value_head)
-    freeze = config.freeze_embeddings if config.freeze_embeddings is not None else config.task != "pretrain"
-    if freeze:
+    if freeze_embeddings if config.freeze_embeddings is None else config.freeze_embeddings:
         for p in model.get_input_embeddings().parameters():
             p.requires_grad_(False)
     model.train()
     return model, tokenizer
 
 
-def select_trainable(model, config: TrainConfig, *, value_head: bool):
+def training_record(method: str, loop: LoopConfig, options) -> dict:
+    """What rewardkit.json keeps of a run: the method, the loop options and its own options."""
+    from dataclasses import asdict
+
+    return {"method": method, **loop.to_dict(), **asdict(options)}
+
+
+def select_trainable(model, config: LoopConfig, *, value_head: bool):
     if config.lora:
         from peft import LoraConfig, get_peft_model
 

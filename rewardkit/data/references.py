@@ -6,8 +6,7 @@ from pathlib import Path
 
 from rewardkit.data.readers import iter_objects
 from rewardkit.errors import DataError
-from rewardkit.serve.schemas import to_prompt
-from rewardkit.types import prompt_to_text
+from rewardkit.types import FieldProblem, prompt_from_json, prompt_to_text
 
 
 def load_references(path: str | Path) -> dict[str, str]:
@@ -16,7 +15,13 @@ def load_references(path: str | Path) -> dict[str, str]:
     for number, row in iter_objects(path):
         if not isinstance(row.get("reference"), str):
             raise DataError(str(path), number, "reference", "must be a string")
-        if not isinstance(row.get("prompt"), (str, list)):
-            raise DataError(str(path), number, "prompt", "must be text or a message list")
-        out[prompt_to_text(to_prompt(row["prompt"]))] = row["reference"]
+        out[prompt_to_text(row_prompt(path, number, row))] = row["reference"]
     return out
+
+
+def row_prompt(path, number: int, row: dict):
+    """The row's `prompt` field as a Prompt, or a DataError naming file, line and field."""
+    try:
+        return prompt_from_json(row.get("prompt"), "prompt")
+    except FieldProblem as exc:
+        raise DataError(str(path), number, exc.field, str(exc)) from None

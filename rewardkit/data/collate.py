@@ -1,4 +1,4 @@
-"""Right-padded tensors from lists of token ids."""
+"""Right-padded tensors from lists of token ids (training batches and scoring batches alike)."""
 
 from __future__ import annotations
 

@@ -8,35 +8,17 @@ debiasing). Pointwise rewards compare a response with a reference response.
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import torch
 
-from rewardkit.data.templates import PromptTemplate
+from rewardkit.data.templates import PromptTemplate, default_judge_template
 from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
-from rewardkit.errors import RewardKitError
 from rewardkit.models.heads import candidate_logits
+from rewardkit.models.loading import load_causal_lm_or_adapter, position_limit
 from rewardkit.scoring.engine import ScoreRequest, ScoringEngine
+from rewardkit.scoring.protocol import Comparison, ScorerOptions, resolve_references, same_length, to_scale
 from rewardkit.types import Prompt, prompt_to_text
-
-REWARD_SCALES = ("logodds", "prob")
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One pair's result: p_ab is P(a better) with a shown first, p_ba with b shown first."""
-
-    probability: float  # P(a better than b), both orders averaged (or the one order used)
-    p_ab: float | None
-    p_ba: float | None
-
-    @property
-    def consistent(self) -> bool | None:
-        if self.p_ab is None or self.p_ba is None:
-            return None
-        return (self.p_ab > 0.5) == (self.p_ba > 0.5)
 
 
 def verdict_probability_a(logits: torch.Tensor) -> torch.Tensor:
@@ -53,13 +35,15 @@ def single_order(prompt: Prompt, a: str, b: str) -> int:
 
 class PairwiseJudge:
     kind = "generative_judge"
+    pointwise = False  # a reward needs a reference answer to compare with
 
-    def __init__(self, model, tokenizer, template: PromptTemplate, *, max_length: int = 2048,
+    def __init__(self, model, tokenizer, template: PromptTemplate, *, max_length: int | None = None,
                  max_batch_tokens: int = 8192, use_prefix_cache: bool = True):
         template.require_pair_slots("judge template")
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.label_ids = torch.tensor(label_token_ids(tokenizer, template.labels))
-        self.encoder = SegmentEncoder(tokenizer, template, max_length)
+        self.max_length = max_length or position_limit(model)  # never a training cap unless asked for
+        self.encoder = SegmentEncoder(tokenizer, template, self.max_length)
         self.engine = ScoringEngine(model, self._head, tokenizer.pad_token_id, max_batch_tokens=max_batch_tokens,
                                     use_prefix_cache=use_prefix_cache)
 
@@ -75,8 +59,15 @@ class PairwiseJudge:
 
     def compare(self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str],
                 both_orders: bool = True, return_details: bool = False):
-        """P(responses_a[i] is better than responses_b[i]) for each i."""
-        _same_length(prompts=prompts, responses_a=responses_a, responses_b=responses_b)
+        """P(responses_a[i] is better than responses_b[i]) for each i. `return_details` is
+        kept for old callers; prefer `compare_details`."""
+        details = self.compare_details(prompts, responses_a, responses_b, both_orders)
+        return details if return_details else [d.probability for d in details]
+
+    def compare_details(self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str],
+                        both_orders: bool = True) -> list[Comparison]:
+        """Per pair: the averaged probability and each order's (None for an order not scored)."""
+        same_length(prompts=prompts, responses_a=responses_a, responses_b=responses_b)
         requests, plan = [], []
         for prompt, a, b in zip(prompts, responses_a, responses_b):
             orders = (0, 1) if both_orders else (single_order(prompt, a, b),)
@@ -92,7 +83,7 @@ class PairwiseJudge:
                 by_order[order] = p_first[cursor] if order == 0 else 1.0 - p_first[cursor]
                 cursor += 1
             results.append(Comparison(sum(by_order.values()) / len(by_order), by_order.get(0), by_order.get(1)))
-        return results if return_details else [r.probability for r in results]
+        return results
 
     def reward(self, prompts: Sequence[Prompt], responses: Sequence[str],
                references: Sequence[str] | Mapping[str, str] | None = None, scale: str = "logodds") -> list[float]:
@@ -103,8 +94,7 @@ class PairwiseJudge:
         to ±log(1e6). scale='prob': p itself, in (0, 1), 0.5 = as good as the reference.
         """
         refs = resolve_references(prompts, references)
-        if scale not in REWARD_SCALES:
-            raise RewardKitError(f"scale must be one of {REWARD_SCALES}, got {scale!r}")
+        to_scale(0.5, scale)  # an unknown scale fails before any scoring
         probabilities = self.compare_to_references(prompts, responses, refs)
         return [to_scale(p, scale) for p in probabilities]
 
@@ -124,27 +114,10 @@ class PairwiseJudge:
         return rank_responses(self, prompt, responses, strategy=strategy, reference=reference)
 
 
-def to_scale(p: float, scale: str) -> float:
-    if scale == "prob":
-        return p
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
-def resolve_references(prompts, references) -> list[str]:
-    if references is None:
-        raise RewardKitError("a pairwise judge scores a response against a reference: pass references= "
-                             "(one per response, or a {prompt: reference} mapping), or use rank()")
-    if isinstance(references, Mapping):
-        missing = [prompt_to_text(p) for p in prompts if prompt_to_text(p) not in references]
-        if missing:
-            raise RewardKitError(f"no reference for prompt {missing[0][:80]!r} ({len(missing)} prompts without one)")
-        return [references[prompt_to_text(p)] for p in prompts]
-    _same_length(prompts=prompts, references=references)
-    return list(references)
-
-
-def _same_length(**lists) -> None:
-    lengths = {name: len(values) for name, values in lists.items()}
-    if len(set(lengths.values())) > 1:
-        raise RewardKitError(f"inputs must have the same length, got {lengths}")
+def load_judge(path: str, template: dict | None, options: ScorerOptions) -> PairwiseJudge:
+    """A judge from a directory (full weights or a LoRA adapter) or any causal LM; `template`
+    is the saved one (None: the default judge template)."""
+    model, tokenizer = load_causal_lm_or_adapter(path, options.dtype, options.device, options.trust_remote_code)
+    return PairwiseJudge(model, tokenizer, PromptTemplate.from_dict(template) if template else default_judge_template(),
+                         max_length=options.max_length, max_batch_tokens=options.max_batch_tokens,
+                         use_prefix_cache=options.use_prefix_cache)

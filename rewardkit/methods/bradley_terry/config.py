@@ -1,0 +1,14 @@
+"""Options of Bradley–Terry training (on top of the shared loop options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rewardkit.training.loop_config import option
+
+
+@dataclass
+class BradleyTerryConfig:
+    use_margin: bool = option(False, "subtract the pair's margin (rating gap) inside the sigmoid, as Llama 2 does",
+                              flag="--use-margin/--no-margin")
+    center_rewards: float = option(0.0, "reward-centring coefficient (penalises (r_c + r_r)² to keep rewards near 0)")

@@ -1,0 +1,45 @@
+"""BradleyTerryScorer: a sequence classifier with one output, the scalar reward r(prompt, response)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rewardkit.data.templates import PromptTemplate, default_reward_template
+from rewardkit.data.tokenize import SegmentEncoder
+from rewardkit.models.heads import value_rewards
+from rewardkit.models.loading import load_classifier, position_limit
+from rewardkit.scoring.engine import ScoreRequest, ScoringEngine
+from rewardkit.scoring.pointwise import PointwiseScorer
+from rewardkit.scoring.protocol import ScorerOptions, same_length
+from rewardkit.types import Prompt
+
+KIND = "bradley_terry"
+
+
+class BradleyTerryScorer(PointwiseScorer):
+    kind = KIND
+
+    def __init__(self, model, tokenizer, template: PromptTemplate, *, max_length: int | None = None,
+                 max_batch_tokens: int = 8192, use_prefix_cache: bool = True):
+        self.model, self.tokenizer, self.template = model, tokenizer, template
+        self.max_length = max_length or position_limit(model)
+        self.encoder = SegmentEncoder(tokenizer, template, self.max_length)
+        self.engine = ScoringEngine(model, lambda h: value_rewards(model, h)[:, None], tokenizer.pad_token_id,
+                                    max_batch_tokens=max_batch_tokens, use_prefix_cache=use_prefix_cache)
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        same_length(prompts=prompts, responses=responses)
+        requests = []
+        for prompt, response in zip(prompts, responses):
+            encoded = self.encoder.encode(prompt, response)
+            cut = encoded.spans["response_a"][0]  # the prompt part is shared by a prompt's responses
+            requests.append(ScoreRequest(tuple(encoded.input_ids[:cut]), tuple(encoded.input_ids[cut:])))
+        return self.engine.run(requests)[:, 0].tolist()
+
+
+def load_bradley_terry(path: str, template: dict | None, options: ScorerOptions) -> BradleyTerryScorer:
+    model, tokenizer = load_classifier(path, dtype=options.dtype, device=options.device,
+                                       trust_remote_code=options.trust_remote_code)
+    return BradleyTerryScorer(model, tokenizer, PromptTemplate.from_dict(template) if template else default_reward_template(),
+                              max_length=options.max_length, max_batch_tokens=options.max_batch_tokens,
+                              use_prefix_cache=options.use_prefix_cache)

@@ -1,0 +1,84 @@
+"""Bradley–Terry training: a value head on the last token, −log σ(r_c − r_r − m).
+
+Chosen and rejected rows of a batch go through the model in one forward pass (chosen rows
+first), and the reward is read at each row's last real token.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from rewardkit.data import load_pairs
+from rewardkit.data.collate import pad_right
+from rewardkit.data.templates import default_reward_template
+from rewardkit.data.tokenize import SegmentEncoder
+from rewardkit.losses import bt_loss
+from rewardkit.methods.base import Prepared, check_length, choose_template, shuffled_groups
+from rewardkit.methods.bradley_terry.config import BradleyTerryConfig
+from rewardkit.methods.bradley_terry.scorer import KIND
+from rewardkit.models.heads import last_positions, value_rewards
+from rewardkit.models.manifest import ModelManifest
+from rewardkit.training.loop_config import LoopConfig
+from rewardkit.training.model_setup import load_for_training, training_record
+
+
+class BradleyTerryTask:
+    sequence_keys = ("chosen", "rejected")
+
+    def __init__(self, loop: LoopConfig, options: BradleyTerryConfig, *, freeze_embeddings: bool = True):
+        self.loop, self.options, self.freeze_embeddings = loop, options, freeze_embeddings
+        self.template = choose_template(loop, default_reward_template())
+
+    def read(self, source):
+        return load_pairs(source, self.loop.data_format).records
+
+    def build(self):
+        model, self.tokenizer = load_for_training(self.loop, value_head=True, freeze_embeddings=self.freeze_embeddings)
+        check_length(self.loop, model)
+        self.encoder = SegmentEncoder(self.tokenizer, self.template, self.loop.max_length)
+        return model, self.tokenizer
+
+    def prepare(self, pairs, *, for_eval: bool = False) -> Prepared:
+        features, truncated = [], 0
+        for pair in pairs:
+            chosen = self.encoder.encode(pair.prompt, pair.chosen)
+            rejected = self.encoder.encode(pair.prompt, pair.rejected)
+            truncated += chosen.truncated or rejected.truncated
+            margin = pair.margin if (self.options.use_margin and pair.margin is not None) else 0.0
+            features.append({"chosen": chosen.input_ids, "rejected": rejected.input_ids, "margin": margin})
+        return Prepared(features, truncated, len(pairs))
+
+    def epoch_order(self, features, seed: int):
+        return shuffled_groups(features, seed)
+
+    def collate(self, features):
+        # (2B, T): chosen rows first, then rejected rows, one forward for both
+        ids, mask = pad_right([f["chosen"] for f in features] + [f["rejected"] for f in features],
+                              self.tokenizer.pad_token_id)
+        return {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([f["margin"] for f in features])}
+
+    def forward(self, backbone, hidden, batch):
+        rewards = value_rewards(backbone, last_positions(hidden, batch["attention_mask"]))
+        half = rewards.shape[0] // 2
+        return rewards[:half], rewards[half:]
+
+    def loss(self, forward, batch):
+        chosen, rejected = forward(batch)
+        margin = batch["margin"] if self.options.use_margin else None
+        loss = bt_loss(chosen, rejected, margin, self.options.center_rewards)
+        return loss, {"accuracy": (chosen > rejected).float().mean().item()}
+
+    @torch.inference_mode()
+    def evaluate(self, forward, batches: Iterable[dict]) -> dict:
+        right = total = 0
+        for batch in batches:
+            chosen, rejected = forward(batch)
+            right += (chosen > rejected).sum().item()
+            total += chosen.shape[0]
+        return {"eval_accuracy": right / max(1, total)}
+
+    def manifest(self) -> ModelManifest:
+        return ModelManifest(kind=KIND, template=self.template.to_dict(), max_length=self.loop.max_length,
+                             base_model=self.loop.model, training=training_record("bradley_terry", self.loop, self.options))

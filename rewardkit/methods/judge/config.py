@@ -1,0 +1,19 @@
+"""Options of the pairwise judge's fine-tuning (on top of the shared loop options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rewardkit.errors import ConfigError
+from rewardkit.training.loop_config import option
+
+
+@dataclass
+class JudgeConfig:
+    label_smoothing: float = option(0.1, "label smoothing ε (0.1 = regularised Bradley–Terry, GRAM §3.3)")
+    both_orders: bool = option(True, "train on every pair in both presentation orders",
+                               flag="--both-orders/--one-order")
+
+    def __post_init__(self):
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")

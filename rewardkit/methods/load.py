@@ -1,0 +1,25 @@
+"""load_reward_model: a saved directory (or any causal LM) → the scorer its method provides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rewardkit.methods import DEFAULT_SCORER_KIND, method_for_kind
+from rewardkit.models.loading import resolve_model_path
+from rewardkit.models.manifest import read_manifest
+from rewardkit.scoring.protocol import ScorerOptions
+
+
+def load_reward_model(path_or_name, dtype=None, device: str | None = None, *, max_batch_tokens: int = 8192,
+                      use_prefix_cache: bool = True, max_length: int | None = None, trust_remote_code: bool = False):
+    """The RewardModel a directory's rewardkit.json names; a plain causal LM (or a built-in
+    name) loads as a zero-shot judge. Rows are truncated at `max_length` when given, else at
+    the model's own position limit (never at the training cap: see rewardkit.json's
+    `max_length` for that)."""
+    resolved = resolve_model_path(path_or_name)
+    manifest = read_manifest(resolved) if Path(resolved).is_dir() else None
+    method = method_for_kind(manifest.kind if manifest else DEFAULT_SCORER_KIND)
+    options = ScorerOptions(dtype=dtype, device=device, max_batch_tokens=max_batch_tokens,
+                            use_prefix_cache=use_prefix_cache, max_length=max_length,
+                            trust_remote_code=trust_remote_code)
+    return method.load_scorer(resolved, manifest, options)

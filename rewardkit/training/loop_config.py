@@ -1,0 +1,115 @@
+"""The options every training method shares: what the loop, the backbone setup and the
+frozen-block cache read. A method's own options live in its folder (`methods/<name>/config.py`).
+
+Each field is documented once, in its `help` metadata: the CLI builds its flags from it.
+`flag` metadata names a bool flag pair where the default `--x/--no-x` would read badly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from rewardkit.errors import ConfigError
+
+
+def option(default: Any = None, help: str = "", *, factory=None, flag: str | None = None):
+    metadata = {"help": help, **({"flag": flag} if flag else {})}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class LoopConfig:
+    model: str = option("smollm2-135m", "base model: built-in name, local directory or hub id")
+    # files, or data in memory: a list of records or dicts, a datasets.Dataset (see data.load_pairs)
+    data: Any = option(help="training file(s); repeat the flag for more", factory=list)
+    output: str = option("runs/out", "output directory")
+    eval_data: Any = option(help="held-out file(s) evaluated during and after training", factory=list)
+    data_format: str = option("auto", "row shape of the data files (auto-detected per file)")
+    max_pairs: int | None = option(None, "use only N records (seeded sample)")
+    epochs: float = option(1.0, "passes over the data")
+    max_steps: int | None = option(None, "optimizer steps; overrides --epochs")
+    lr: float = option(2e-5, "peak learning rate (linear warm-up, then linear decay)")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    warmup_ratio: float = option(0.05, "share of the steps spent warming up")
+    batch_size: int = option(4, "rows per step and process")
+    grad_accum: int = option(1, "micro-batches per optimizer step")
+    max_length: int = option(1024, "token limit per training row (truncation keeps the template)")
+    template: str | None = option(None, "template file (YAML/JSON/text)")
+    lora: bool = option(False, "train LoRA adapters (peft)")
+    lora_rank: int = option(16, "LoRA rank")
+    lora_alpha: int = option(32, "LoRA alpha")
+    lora_targets: list[str] = option(help="module names for LoRA",
+                                     factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    merge_lora: bool = option(False, "merge the adapters into the saved weights")
+    train_layers: int | None = option(None, "partial fine-tuning: train only the top N blocks (+ final norm/head)")
+    cache_frozen: bool = option(False, "with --train-layers: run the frozen blocks once per row and reuse their "
+                                       "output (several x faster epochs)")
+    dtype: str = option("fp32", "precision of the stored weights: fp32 or bf16")
+    mixed_precision: str = option("auto", "auto (bf16 autocast where the device computes bf16 natively), no, bf16")
+    gradient_checkpointing: bool = option(True, "recompute activations in backward: ~10% slower, far less memory")
+    freeze_embeddings: bool | None = option(None, "keep the input embeddings fixed [default: the method's choice]",
+                                            flag="--freeze-embeddings/--train-embeddings")
+    eval_every: int = option(0, "steps between evaluations; 0 = only before and after training")
+    eval_max_pairs: int = option(200, "evaluate on at most N held-out records (seeded sample)")
+    save_every: int = option(50, "steps between checkpoints")
+    log_every: int = option(1, "steps between metric lines")
+    seed: int = option(0, "seed for data order, initialisation and sampling")
+    resume: bool = option(False, "continue from the latest checkpoint in --output")
+    trust_remote_code: bool = option(False, "run a hub model's own code (off: only transformers' code runs)")
+
+    def __post_init__(self):
+        problems = self.problems()
+        if problems:
+            raise ConfigError("invalid training options:\n  " + "\n  ".join(problems))
+
+    def problems(self) -> list[str]:
+        problems = []
+        for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            problems.append(f"--lr must be > 0, got {self.lr}")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"--max-steps must be ≥ 1, got {self.max_steps}")
+        if self.epochs <= 0:
+            problems.append(f"--epochs must be > 0, got {self.epochs}")
+        if self.dtype not in ("fp32", "bf16"):
+            problems.append(f"--dtype must be fp32 or bf16, got {self.dtype!r}")
+        if self.mixed_precision not in ("auto", "no", "bf16"):
+            problems.append(f"--mixed-precision must be auto, no or bf16, got {self.mixed_precision!r}")
+        if self.lora and self.train_layers is not None:
+            problems.append("--lora and --train-layers cannot be combined; choose one")
+        if self.cache_frozen and self.train_layers is None:
+            problems.append("--cache-frozen needs --train-layers N (only the top N blocks train)")
+        if self.cache_frozen and self.freeze_embeddings is False:
+            problems.append("--cache-frozen needs frozen input embeddings (the bottom blocks' output must not change)")
+        return problems
+
+    def to_dict(self) -> dict:
+        """JSON-ready: in-memory data is described, not copied."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("data", "eval_data"):
+                value = describe_source(value)
+            out[f.name] = value
+        return out
+
+
+def describe_source(source: Any) -> Any:
+    """File paths as strings; in-memory data as a short description."""
+    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+        return str(source)
+    if isinstance(source, (list, tuple)) and all(isinstance(s, str) or hasattr(s, "__fspath__") for s in source):
+        return [str(s) for s in source]
+    try:
+        return f"<in-memory {type(source).__name__}: {len(source)} rows>"
+    except TypeError:
+        return f"<in-memory {type(source).__name__}>"
+
+
+def loop_field_names() -> set[str]:
+    return {f.name for f in fields(LoopConfig)}
