@@ -179,3 +179,43 @@ def test_message_list_prompts_round_trip(tmp_path, suffix):
     write_pairs(out, pairs)
     back = load_pairs(out).records
     assert [(p.prompt, p.chosen, p.rejected) for p in back] == [(p.prompt, p.chosen, p.rejected) for p in pairs]
+
+
+def test_in_memory_lists_records_and_datasets(tmp_path):
+    import datasets
+
+    from rewardkit.types import PreferencePair
+
+    rows = [{"prompt": "q1", "chosen": "a", "rejected": "b", "margin": 2},
+            {"prompt": [{"role": "user", "content": "q2"}], "chosen": "c", "rejected": "d"}]
+    from_dicts = load_pairs(rows).records
+    assert [p.chosen for p in from_dicts] == ["a", "c"] and from_dicts[0].margin == 2.0
+    assert from_dicts[1].prompt == (Message("user", "q2"),)
+    records = [PreferencePair("q", "x", "y")]
+    assert load_pairs(records).records == records  # records pass through as they are
+    dataset = datasets.Dataset.from_list([{"prompt": "q1", "chosen": "a", "rejected": "b"}] * 3)
+    assert [p.chosen for p in load_pairs(dataset).records] == ["a"] * 3
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    assert len(load_pairs(str(tmp_path / "saved")).records) == 3
+    unlabeled = load_response_pairs(rows, seed=0).records
+    assert all(isinstance(r, ResponsePair) for r in unlabeled)
+    assert {unlabeled[0].response_a, unlabeled[0].response_b} == {"a", "b"}
+
+
+def test_bad_in_memory_row_names_index_and_field(tmp_path):
+    from rewardkit.errors import DataError
+
+    rows = [{"prompt": "q1", "chosen": "a", "rejected": "b"}, {"prompt": "q2", "chosen": "", "rejected": "b"}]
+    with pytest.raises(DataError) as info:
+        load_pairs(rows)
+    assert str(info.value).startswith("<list> row 1: field 'chosen':") and info.value.line == 1
+    result = load_pairs(rows, skip_invalid=True, rejected_path=tmp_path / "rej.jsonl")
+    assert len(result.records) == 1 and result.rejected == 1
+    kept = json.loads((tmp_path / "rej.jsonl").read_text())
+    assert kept["line"] == 1 and json.loads(kept["raw"]) == rows[1]  # the row is kept, untouched
+    with pytest.raises(DataError, match="ResponsePair"):
+        load_pairs([ResponsePair("q", "a", "b")])
+    with pytest.raises(DataError, match="a directory"):
+        load_pairs(str(tmp_path))
+    with pytest.raises(DataError, match="no such file"):
+        load_pairs(str(tmp_path / "missing.jsonl"))

@@ -7,7 +7,7 @@ import json
 import torch
 from safetensors.torch import load_file
 
-from rewardkit.demo import DemoPlan, run_demo, work_units
+from rewardkit.recipes.demo import DemoPlan, run_demo, work_units
 from rewardkit.scoring import load_reward_model
 
 TINY = DemoPlan(train_pairs=12, pretrain_pairs=6, eval_pairs=6, ood_pairs=4, finetune_epochs=1, pretrain_epochs=1,

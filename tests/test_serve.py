@@ -101,6 +101,7 @@ class SlowScorer:
     """Counts calls; each call takes a fixed time, like a busy model."""
 
     kind = "generative_judge"
+    pointwise = False
 
     def __init__(self, delay=0.05):
         self.delay, self.calls, self.sizes = delay, 0, []
@@ -182,3 +183,45 @@ def test_split_query_formats():
         split_query("no markup at all", None)
     with pytest.raises(QueryError):
         split_query("abc", "xyz")
+
+
+@pytest.fixture(scope="module")
+def bt_scorer(tmp_path_factory, tiny_model_dir):
+    from rewardkit.training import LoopConfig, train_method
+
+    out = tmp_path_factory.mktemp("bt") / "model"
+    data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(8)]
+    train_method("bradley_terry", LoopConfig(model=str(tiny_model_dir), data=data, output=str(out), max_steps=2,
+                                             max_length=512, batch_size=4, mixed_precision="no"))
+    return load_reward_model(out, dtype="fp32")
+
+
+def test_bradley_terry_rewards_through_the_server_are_batched(bt_scorer):
+    """A BT model's pointwise rewards (no reference) merge across concurrent requests like
+    judge comparisons do, and equal the library's rewards."""
+    calls = []
+    original = bt_scorer.reward
+
+    def counting_reward(prompts, responses, references=None, scale="raw"):
+        calls.append(len(prompts))
+        time.sleep(0.05)  # a busy model: requests arriving meanwhile queue up and merge
+        return original(prompts, responses, references, scale)
+
+    bt_scorer.reward = counting_reward
+    try:
+        app = create_app(bt_scorer, ServeSettings(max_wait_ms=20))
+        body = {"prompts": ["q1", "q2"], "responses": ["good answer", "bad wrong"]}
+        responses = run_concurrently(app, 16, body, path="/reward")
+    finally:
+        del bt_scorer.reward
+    expected = bt_scorer.reward(["q1", "q2"], ["good answer", "bad wrong"])
+    assert all(r.status_code == 200 for r in responses)
+    for r in responses:
+        assert r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
+        assert r.json()["probabilities"] == pytest.approx([1 / (1 + math.exp(-x)) for x in expected], abs=1e-6)
+    assert len(calls) < 16 and max(calls) > 2  # merged: fewer scorer calls than requests, several requests per call
+    # with references the BT reward is the difference of the two scalars (same prompt for both)
+    same = {"prompts": ["q1", "q1"], "responses": ["good answer", "bad wrong"]}
+    expected = bt_scorer.reward(same["prompts"], same["responses"])
+    res = TestClient(app).post("/reward", json={**same, "references": ["bad wrong", "good answer"]})
+    assert res.json()["rewards"] == pytest.approx([expected[0] - expected[1], expected[1] - expected[0]], abs=1e-4)

@@ -209,3 +209,50 @@ def test_cache_frozen_option_errors():
         TrainConfig(cache_frozen=True)
     with pytest.raises(ConfigError, match="frozen input embeddings"):
         TrainConfig(cache_frozen=True, train_layers=2, freeze_embeddings=False)
+
+
+def test_training_on_in_memory_data(tmp_path, tiny_model_dir, synthetic_pairs):
+    import datasets
+
+    from rewardkit.errors import DataError
+    from rewardkit.training import LoopConfig, train_method
+
+    rows = [json.loads(line) for line in synthetic_pairs.read_text().splitlines()]
+    loop = LoopConfig(model=str(tiny_model_dir), data=datasets.Dataset.from_list(rows), eval_data=rows[:8],
+                      output=str(tmp_path / "mem"), max_steps=2, max_length=512, batch_size=8, mixed_precision="no")
+    summary = train_method("bradley_terry", loop)
+    assert summary["steps"] == 2 and "eval_accuracy" in summary
+    saved = json.loads((tmp_path / "mem" / "train_config.json").read_text())
+    assert saved["data"] == "<in-memory Dataset: 48 rows>" and saved["eval_data"] == "<in-memory list: 8 rows>"
+    # a bad in-memory row is reported by index and field before any model is loaded
+    bad = LoopConfig(model=str(tmp_path / "no-such-model"), data=rows[:3] + [{"prompt": "q", "chosen": "a"}],
+                     output=str(tmp_path / "bad"))
+    with pytest.raises(DataError, match=r"<list> row 3: field 'rejected': is missing"):
+        train_method("judge", bad)
+
+
+def test_generic_train_command_takes_the_methods_own_flags(tmp_path, tiny_model_dir, synthetic_pairs):
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+
+    runner = CliRunner()
+    common = ["--model", str(tiny_model_dir), "--data", str(synthetic_pairs), "--max-steps", "1", "--max-length", "512",
+              "--mixed-precision", "no"]
+    done = runner.invoke(app, ["train", "bradley_terry", *common, "--use-margin", "--output", str(tmp_path / "bt")])
+    assert done.exit_code == 0, done.output
+    manifest = read_manifest(tmp_path / "bt")
+    assert manifest.kind == "bradley_terry" and manifest.training["use_margin"] is True
+    assert manifest.training["method"] == "bradley_terry"
+    # a judge option is not a BT flag; a YAML key of another method is refused by name
+    wrong = runner.invoke(app, ["train", "bradley_terry", *common, "--label-smoothing", "0.2"])
+    assert wrong.exit_code == 2
+    config = tmp_path / "c.yaml"
+    config.write_text("label_smoothing: 0.2\n")
+    refused = runner.invoke(app, ["train-bt", *common, "--config", str(config), "--output", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "label_smoothing" in refused.output
+    judge = runner.invoke(app, ["train", "judge", *common, "--label-smoothing", "0.2", "--one-order",
+                                "--output", str(tmp_path / "j")])
+    assert judge.exit_code == 0, judge.output
+    training = read_manifest(tmp_path / "j").training
+    assert training["label_smoothing"] == 0.2 and training["both_orders"] is False

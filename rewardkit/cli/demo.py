@@ -17,7 +17,7 @@ def demo_command(
     seed: int = typer.Option(0),
 ):
     """Zero-shot judge vs GRAM (pre-training + judge fine-tuning) vs Bradley–Terry, on a held-out slice."""
-    from rewardkit.demo import FULL, QUICK, TABLE_HEADER, run_demo, table_rows, work_units
+    from rewardkit.recipes.demo import FULL, QUICK, TABLE_HEADER, run_demo, table_rows, work_units
 
     plan = QUICK if quick else FULL
     cached = {}  # stage -> rows cached so far

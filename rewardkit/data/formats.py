@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 from rewardkit.types import FieldProblem, Message, PreferencePair, Prompt, ResponsePair, message_from_dict
 
-
 Parser = Callable[[dict], list]
 
 

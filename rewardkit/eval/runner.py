@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from rewardkit.data import load_pairs
 from rewardkit.eval import metrics
@@ -48,16 +48,24 @@ def summarise(rows: list[dict]) -> dict:
 def evaluate_files(scorer, paths: Sequence[str | Path], *, max_pairs: int | None = None, seed: int = 0,
                    both_orders: bool = True, progress: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
     """(results, per-pair rows) over all files; per-file and per-subset breakdowns included."""
+    return evaluate_sets(scorer, {Path(p).name: p for p in paths}, max_pairs=max_pairs, seed=seed,
+                         both_orders=both_orders, progress=progress)
+
+
+def evaluate_sets(scorer, sets: Mapping[str, Any], *, max_pairs: int | None = None, seed: int = 0,
+                  both_orders: bool = True, progress: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
+    """Like `evaluate_files` for named sets, each a file or pairs in memory (a list of
+    PreferencePair or dicts, a datasets.Dataset); the breakdown is keyed by set name."""
     all_rows: list[dict] = []
     per_file = {}
-    for path in paths:
-        pairs = load_pairs(path).records
+    for name, source in sets.items():
+        pairs = load_pairs(source).records
         if max_pairs is not None and len(pairs) > max_pairs:
             pairs = random.Random(seed).sample(pairs, max_pairs)  # a seeded, reproducible slice
         rows = score_pairs(scorer, pairs, both_orders=both_orders, progress=progress)
         for row in rows:
-            row["file"] = Path(path).name
-        per_file[Path(path).name] = summarise(rows)
+            row["file"] = name
+        per_file[name] = summarise(rows)
         all_rows.extend(rows)
     results = summarise(all_rows)
     by_subset: dict[str, list[dict]] = defaultdict(list)

@@ -9,7 +9,7 @@ through these two protocols and the registry in `methods/__init__.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 import torch
 
@@ -106,3 +106,35 @@ class MethodSpec:
 
     def load_scorer(self, path, manifest, options):
         return type(self).loader(path, manifest.template if manifest else None, options)
+
+
+class TemplatedTask:
+    """The common start of a task that encodes records with a prompt template: its options,
+    the template (--template or the method's default) and the backbone it trains."""
+
+    default_template: Callable[[], PromptTemplate]
+    needs_pair_slots = False  # the template must show two responses
+    value_head = False  # a one-output sequence classifier instead of a causal LM
+    labeled = True  # reads PreferencePairs; False: ResponsePairs (labels dropped, seeded order)
+
+    def __init__(self, loop: "LoopConfig", options: Any, *, freeze_embeddings: bool = True):
+        self.loop, self.options, self.freeze_embeddings = loop, options, freeze_embeddings
+        self.template = choose_template(loop, type(self).default_template())
+        if self.needs_pair_slots:
+            self.template.require_pair_slots("--template")
+
+    def read(self, source) -> list:
+        from rewardkit.data import load_pairs, load_response_pairs
+
+        if self.labeled:
+            return load_pairs(source, self.loop.data_format).records
+        return load_response_pairs(source, self.loop.data_format, seed=self.loop.seed).records
+
+    def load_model(self):
+        """(model, tokenizer) ready to train; the model's position limit is checked."""
+        from rewardkit.training.model_setup import load_for_training
+
+        model, self.tokenizer = load_for_training(self.loop, value_head=self.value_head,
+                                                  freeze_embeddings=self.freeze_embeddings)
+        check_length(self.loop, model)
+        return model, self.tokenizer

@@ -85,3 +85,29 @@ def normalise_lists(values: dict) -> dict:
         if isinstance(values.get(key), str):
             values[key] = [values[key]]
     return values
+
+
+def configs_for(method, config_file: str | Path | None, overrides: dict):
+    """(LoopConfig, method config) from a YAML file and flags (None = not given), for any
+    method; unknown keys name the known ones. Used by `rewardkit train METHOD` and the
+    per-method commands."""
+    loop_names = {f.name for f in fields(LoopConfig)}
+    own_names = {f.name for f in fields(method.Config)}
+    values = read_yaml_options(config_file, loop_names | own_names | {"task"})
+    values.pop("task", None)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values = normalise_lists(values)
+    problems, options = [], None
+    try:
+        options = method.Config(**{k: v for k, v in values.items() if k in own_names})
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        loop = LoopConfig(**{k: v for k, v in values.items() if k in loop_names})
+    except ConfigError as exc:
+        problems.insert(0, str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    if not loop.data:
+        raise ConfigError("--data: give at least one data file")
+    return loop, options

@@ -19,13 +19,11 @@ from rewardkit.methods.bradley_terry.task import BradleyTerryTask
 
 
 class BradleyTerryMethod(MethodSpec):
-    name = "bradley_terry"
-    aliases = ("bt",)
-    kind = KIND
-    Config = BradleyTerryConfig
+    """The scalar Bradley–Terry reward model (value head on the last token)."""
+
+    name, aliases, kind = "bradley_terry", ("bt",), KIND
+    Config, Task, loader = BradleyTerryConfig, BradleyTerryTask, staticmethod(load_bradley_terry)
     freeze_embeddings = True
-    Task = BradleyTerryTask
-    loader = staticmethod(load_bradley_terry)
 
 
 __all__ = ["BradleyTerryConfig", "BradleyTerryMethod", "BradleyTerryScorer", "BradleyTerryTask"]

@@ -10,33 +10,25 @@ from typing import Iterable
 
 import torch
 
-from rewardkit.data import load_pairs
 from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import default_reward_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.losses import bt_loss
-from rewardkit.methods.base import Prepared, check_length, choose_template, shuffled_groups
+from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
 from rewardkit.methods.bradley_terry.config import BradleyTerryConfig
 from rewardkit.methods.bradley_terry.scorer import KIND
 from rewardkit.models.heads import last_positions, value_rewards
 from rewardkit.models.manifest import ModelManifest
-from rewardkit.training.loop_config import LoopConfig
-from rewardkit.training.model_setup import load_for_training, training_record
+from rewardkit.training.model_setup import training_record
 
 
-class BradleyTerryTask:
+class BradleyTerryTask(TemplatedTask):
     sequence_keys = ("chosen", "rejected")
-
-    def __init__(self, loop: LoopConfig, options: BradleyTerryConfig, *, freeze_embeddings: bool = True):
-        self.loop, self.options, self.freeze_embeddings = loop, options, freeze_embeddings
-        self.template = choose_template(loop, default_reward_template())
-
-    def read(self, source):
-        return load_pairs(source, self.loop.data_format).records
+    default_template, value_head = staticmethod(default_reward_template), True
+    options: BradleyTerryConfig
 
     def build(self):
-        model, self.tokenizer = load_for_training(self.loop, value_head=True, freeze_embeddings=self.freeze_embeddings)
-        check_length(self.loop, model)
+        model, tokenizer = self.load_model()
         self.encoder = SegmentEncoder(self.tokenizer, self.template, self.loop.max_length)
         return model, self.tokenizer
 

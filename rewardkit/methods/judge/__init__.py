@@ -20,14 +20,11 @@ from rewardkit.methods.judge.task import KIND, JudgeTask
 
 
 class JudgeMethod(MethodSpec):
-    # the judge reads two rows of the (tied) head: the embeddings can stay fixed
-    name = "judge"
-    aliases = ("finetune",)
-    kind = KIND
-    Config = JudgeConfig
-    freeze_embeddings = True
-    Task = JudgeTask
-    loader = staticmethod(load_judge)
+    """GRAM stage 2: the pairwise judge, fine-tuned with label smoothing on labeled pairs."""
+
+    name, aliases, kind = "judge", ("finetune",), KIND
+    Config, Task, loader = JudgeConfig, JudgeTask, staticmethod(load_judge)
+    freeze_embeddings = True  # the judge reads two rows of the (tied) head: the embeddings can stay fixed
 
 
 __all__ = ["JudgeConfig", "JudgeMethod", "JudgeTask", "PairwiseJudge", "load_judge"]

@@ -12,35 +12,26 @@ from typing import Iterable
 
 import torch
 
-from rewardkit.data import load_pairs
 from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import default_judge_template
 from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
 from rewardkit.losses import judge_loss
-from rewardkit.methods.base import Prepared, check_length, choose_template, shuffled_groups
+from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
 from rewardkit.methods.judge.config import JudgeConfig
 from rewardkit.models.heads import candidate_logits, last_positions
 from rewardkit.models.manifest import ModelManifest
-from rewardkit.training.loop_config import LoopConfig
-from rewardkit.training.model_setup import load_for_training, training_record
+from rewardkit.training.model_setup import training_record
 
 KIND = "generative_judge"
 
 
-class JudgeTask:
+class JudgeTask(TemplatedTask):
     sequence_keys = ("input_ids",)
-
-    def __init__(self, loop: LoopConfig, options: JudgeConfig, *, freeze_embeddings: bool = True):
-        self.loop, self.options, self.freeze_embeddings = loop, options, freeze_embeddings
-        self.template = choose_template(loop, default_judge_template())
-        self.template.require_pair_slots("--template")
-
-    def read(self, source):
-        return load_pairs(source, self.loop.data_format).records
+    default_template, needs_pair_slots = staticmethod(default_judge_template), True
+    options: JudgeConfig
 
     def build(self):
-        model, self.tokenizer = load_for_training(self.loop, freeze_embeddings=self.freeze_embeddings)
-        check_length(self.loop, model)
+        model, tokenizer = self.load_model()
         self.label_ids = torch.tensor(label_token_ids(self.tokenizer, self.template.labels))
         self.encoder = SegmentEncoder(self.tokenizer, self.template, self.loop.max_length)
         return model, self.tokenizer

@@ -26,13 +26,11 @@ def load_as_zero_shot_judge(path, template, options):
 
 
 class PretrainMethod(MethodSpec):
-    # its LM loss reads the whole output head, which is tied to the input embeddings
-    name = "pretrain"
-    kind = KIND
-    Config = PretrainConfig
-    freeze_embeddings = False
-    Task = PretrainTask
-    loader = staticmethod(load_as_zero_shot_judge)
+    """GRAM stage 1: generative pre-training on unlabeled response pairs."""
+
+    name, kind = "pretrain", KIND
+    Config, Task, loader = PretrainConfig, PretrainTask, staticmethod(load_as_zero_shot_judge)
+    freeze_embeddings = False  # its LM loss reads the whole output head, tied to the input embeddings
 
 
 __all__ = ["PretrainConfig", "PretrainMethod", "PretrainTask"]

@@ -7,34 +7,26 @@ from typing import Iterable
 
 import torch
 
-from rewardkit.data import load_response_pairs
 from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import default_pretrain_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.losses import masked_lm_loss
-from rewardkit.methods.base import Prepared, check_length, choose_template, shuffled_groups
+from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
 from rewardkit.methods.pretrain.config import PretrainConfig
 from rewardkit.models.manifest import ModelManifest
-from rewardkit.training.loop_config import LoopConfig
-from rewardkit.training.model_setup import load_for_training, training_record
+from rewardkit.training.model_setup import training_record
 
 KIND = "pretrained_generator"
 
 
-class PretrainTask:
+class PretrainTask(TemplatedTask):
     sequence_keys = ("input_ids",)
-
-    def __init__(self, loop: LoopConfig, options: PretrainConfig, *, freeze_embeddings: bool = False):
-        self.loop, self.options, self.freeze_embeddings = loop, options, freeze_embeddings
-        self.template = choose_template(loop, default_pretrain_template())
-        self.template.require_pair_slots("--template")
-
-    def read(self, source):
-        return load_response_pairs(source, self.loop.data_format, seed=self.loop.seed).records
+    default_template = staticmethod(default_pretrain_template)
+    needs_pair_slots, labeled = True, False
+    options: PretrainConfig
 
     def build(self):
-        model, self.tokenizer = load_for_training(self.loop, freeze_embeddings=self.freeze_embeddings)
-        check_length(self.loop, model)
+        model, tokenizer = self.load_model()
         self.encoder = SegmentEncoder(self.tokenizer, self.template, self.loop.max_length, append_eos=True)
         return model, self.tokenizer
 

@@ -13,7 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from rewardkit.training.config import TrainConfig
+from rewardkit.recipes.gram import gram
+from rewardkit.recipes.partial_finetune import PartialFineTune
 
 Event = Callable[[str, dict], None]
 
@@ -50,9 +51,7 @@ def bundled(name: str) -> str:
 
 def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-135m", seed: int = 0,
              plan: DemoPlan | None = None, on_event: Event | None = None) -> dict:
-    from rewardkit.data import load_pairs, write_pairs
     from rewardkit.models import resolve_model_path
-    from rewardkit.training import train
 
     emit = on_event or (lambda kind, data: None)
     plan = plan or (QUICK if quick else FULL)
@@ -60,35 +59,24 @@ def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-1
     output.mkdir(parents=True, exist_ok=True)
     emit("stage", {"name": "model", "text": f"pulling {model} (once)"})
     base = resolve_model_path(model)
-    files = _slices(output, plan, load_pairs, write_pairs)
+    data = demo_slices(plan)
+    settings = PartialFineTune(train_layers=plan.train_layers, lr=plan.lr, batch_size=plan.batch_size,
+                               max_length=plan.max_length, bt_max_length=plan.bt_max_length, seed=seed)
 
     emit("stage", {"name": "zero_shot", "text": "evaluating the zero-shot judge"})
-    results = {"zero_shot": _evaluate(base, files, output / "eval_zero_shot", plan, emit)}
-
-    # only the top blocks' activations are kept for backward: small enough without checkpointing
-    common = dict(batch_size=plan.batch_size, seed=seed, save_every=10**6, warmup_ratio=0.1, lr=plan.lr,
-                  train_layers=plan.train_layers, cache_frozen=True, gradient_checkpointing=False)
-    emit("stage", {"name": "pretrain", "text": "GRAM stage 1: pair-generation pre-training"})
-    stage1 = TrainConfig(task="pretrain", model=base, data=[str(files["pretrain"])], output=str(output / "gram_stage1"),
-                         epochs=plan.pretrain_epochs, max_length=plan.max_length, freeze_embeddings=True, **common)
-    timings = {"pretrain": _timed(lambda: train(stage1, on_event=_forward("pretrain", emit)))}
-    emit("stage", {"name": "finetune", "text": "GRAM stage 2: judge fine-tuning (label smoothing 0.1)"})
-    stage2 = TrainConfig(task="finetune", model=str(output / "gram_stage1"), data=[str(files["train"])],
-                         output=str(output / "gram"), epochs=plan.finetune_epochs, max_length=plan.max_length,
-                         label_smoothing=0.1, **common)
-    timings["finetune"] = _timed(lambda: train(stage2, on_event=_forward("finetune", emit)))
+    results = {"zero_shot": _evaluate(base, data, output / "eval_zero_shot", plan, emit)}
+    timings = gram(settings, base, data["pretrain"], data["train"], output / "gram", pretrain_epochs=plan.pretrain_epochs,
+                   finetune_epochs=plan.finetune_epochs, on_event=emit)
     emit("stage", {"name": "bt", "text": "Bradley–Terry baseline"})
-    bt = TrainConfig(task="bt", model=base, data=[str(files["train"])], output=str(output / "bt"),
-                     epochs=plan.bt_epochs, max_length=plan.bt_max_length, **common)
-    timings["bt"] = _timed(lambda: train(bt, on_event=_forward("bt", emit)))
-
+    timings["bt"] = settings.bradley_terry(base, data["train"], output / "bt", epochs=plan.bt_epochs,
+                                           on_event=_forward("bt", emit))
     for name in ("gram", "bt"):
         emit("stage", {"name": f"eval_{name}", "text": f"evaluating {name}"})
-        results[name] = _evaluate(str(output / name), files, output / f"eval_{name}", plan, emit)
+        results[name] = _evaluate(str(output / name), data, output / f"eval_{name}", plan, emit)
     results["timings_s"] = timings
     results["plan"] = plan.__dict__
     emit("stage", {"name": "best_of_n", "text": "best-of-n with the trained judge"})
-    results["best_of_n_example"] = _best_of_n(str(output / "gram"), files["heldout"], plan)
+    results["best_of_n_example"] = _best_of_n(str(output / "gram"), data["heldout"], plan)
     (output / "results.json").write_text(json.dumps(results, indent=2))
     (output / "report.md").write_text(_report(results))
     _plot(results, output / "comparison.png")
@@ -102,50 +90,42 @@ def work_units(plan: DemoPlan) -> int:
                + 2 * plan.train_pairs * (1 + plan.finetune_epochs) + plan.train_pairs * (1 + plan.bt_epochs))
 
 
-def _slices(output: Path, plan: DemoPlan, load_pairs, write_pairs) -> dict[str, Path]:
+def demo_slices(plan: DemoPlan) -> dict[str, list]:
+    """The bundled pairs, sliced in memory: training (also stage 1's unlabeled pool, labels
+    dropped), the held-out slice and the out-of-domain slice."""
+    from rewardkit.data import load_pairs
+
     train = load_pairs(bundled("demo_train.jsonl")).records
     held = load_pairs(bundled("demo_eval.jsonl")).records
-    files = {"train": train[: plan.train_pairs], "pretrain": train[: plan.pretrain_pairs],
-             "heldout": [p for p in held if p.subset == "eval"][: plan.eval_pairs],
-             "ood": [p for p in held if p.subset == "Natural"][: plan.ood_pairs]}
-    for name, pairs in files.items():
-        write_pairs(output / f"{name}_slice.jsonl", pairs)
-    return {name: output / f"{name}_slice.jsonl" for name in files}
-
-
-def _timed(fn) -> float:
-    import time
-
-    start = time.perf_counter()
-    fn()
-    return round(time.perf_counter() - start, 1)
+    return {"train": train[: plan.train_pairs], "pretrain": train[: plan.pretrain_pairs],
+            "heldout": [p for p in held if p.subset == "eval"][: plan.eval_pairs],
+            "ood": [p for p in held if p.subset == "Natural"][: plan.ood_pairs]}
 
 
 def _forward(stage: str, emit: Event) -> Event:
     return lambda kind, data: emit(kind, {**data, "stage": stage})
 
 
-def _evaluate(model: str, files: dict[str, Path], output: Path, plan: DemoPlan, emit: Event) -> dict:
+def _evaluate(model: str, data: dict[str, list], output: Path, plan: DemoPlan, emit: Event) -> dict:
     """Figures on the held-out slice, with the out-of-domain slice's beside them."""
-    from rewardkit.eval import evaluate_files, write_report
+    from rewardkit.eval import evaluate_sets, write_report
     from rewardkit.scoring import load_reward_model
 
     scorer = load_reward_model(model, max_length=plan.max_length)
     keep = ("num_pairs", "accuracy", "position_consistency", "ece", "brier", "length_bias")
     figures = {}
     for name in ("heldout", "ood"):
-        results, rows = evaluate_files(scorer, [files[name]], progress=lambda n: emit("scored", {"pairs": n}))
+        results, rows = evaluate_sets(scorer, {name: data[name]}, progress=lambda n: emit("scored", {"pairs": n}))
         write_report(output / name, results, rows, model=model)
         figures[name] = {k: results[k] for k in keep}
     return {**figures["heldout"], "out_of_domain": {"set": "LLMBar Natural", **figures["ood"]}}
 
 
-def _best_of_n(model: str, eval_file: Path, plan: DemoPlan) -> dict:
-    from rewardkit.data import load_pairs
+def _best_of_n(model: str, heldout: list, plan: DemoPlan) -> dict:
     from rewardkit.scoring import load_reward_model
 
     judge = load_reward_model(model, max_length=plan.max_length)
-    pair = load_pairs(eval_file).records[0]
+    pair = heldout[0]
     candidates = [pair.rejected, pair.chosen, pair.chosen[: len(pair.chosen) // 3], "I don't know."]
     ranked = judge.rank(pair.prompt, candidates, strategy="round_robin")
     rewards = judge.reward([pair.prompt] * len(candidates), candidates, [pair.rejected] * len(candidates))

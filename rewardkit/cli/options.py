@@ -1,0 +1,61 @@
+"""Typer flags generated from configuration dataclasses, so a method's options are declared
+(and documented) once, in its config, and every training command offers them."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+PATH_LISTS = ("data", "eval_data")  # fields that hold files on the command line (in memory elsewhere)
+
+
+def config_parameters(*config_classes) -> list[inspect.Parameter]:
+    """One keyword parameter per dataclass field (first class wins on a name clash); every
+    default is None, meaning "not given", so YAML values and the dataclass defaults apply."""
+    params, seen = [], set()
+    for cls in config_classes:
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            annotation = List[Path] if f.name in PATH_LISTS else _plain(hints[f.name])
+            params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[annotation],
+                                            default=typer.Option(None, *_declarations(f, annotation),
+                                                                 help=_help(f))))
+    return params
+
+
+def _plain(annotation):
+    """int | None → int; list[str] → List[str] (what typer understands)."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(a for a in args if a is not type(None))
+    if typing.get_origin(annotation) is list:
+        return List[typing.get_args(annotation)[0]]
+    return annotation
+
+
+def _declarations(f, annotation) -> tuple[str, ...]:
+    if annotation is bool:
+        return (f.metadata.get("flag") or f"--{f.name.replace('_', '-')}/--no-{f.name.replace('_', '-')}",)
+    return ()
+
+
+def _help(f) -> str:
+    text = f.metadata.get("help", "")
+    if f.default is not MISSING and f.default is not None and f.name not in PATH_LISTS:
+        text += f" [default: {f.default}]"
+    return text
+
+
+def as_plain_values(options: dict) -> dict:
+    """Paths → strings, so values compare equal to what a YAML file gives."""
+    return {k: ([str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v)
+            for k, v in options.items()}

@@ -1,0 +1,61 @@
+"""The training settings the demo and the quality study share: partial fine-tuning of the top
+blocks on cached frozen states, sized for a CPU (measured choices: see the README).
+
+Data is passed in memory (lists of records); each stage returns its wall time in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from rewardkit.training import LoopConfig, train_method
+
+Event = Callable[[str, dict], None]
+
+
+@dataclass(frozen=True)
+class PartialFineTune:
+    train_layers: int = 6  # of SmolLM2's 30 blocks; the blocks below run once per row (--cache-frozen)
+    lr: float = 1e-4
+    batch_size: int = 8
+    warmup_ratio: float = 0.1
+    max_length: int = 320  # judge and pre-training rows: question + both answers
+    bt_max_length: int = 256  # BT rows: question + one answer
+    label_smoothing: float = 0.1
+    seed: int = 0
+
+    def loop(self, model: str, data, output: str | Path, *, epochs: float, max_length: int | None = None) -> LoopConfig:
+        # only the top blocks' activations are kept for backward: small enough without checkpointing
+        return LoopConfig(model=str(model), data=data, output=str(output), epochs=epochs,
+                          max_length=max_length or self.max_length, batch_size=self.batch_size, lr=self.lr,
+                          warmup_ratio=self.warmup_ratio, train_layers=self.train_layers, cache_frozen=True,
+                          freeze_embeddings=True, gradient_checkpointing=False, seed=self.seed, save_every=10**6)
+
+    def pretrain(self, model: str, unlabeled, output, *, epochs: float = 1.0, on_event: Event | None = None) -> float:
+        """GRAM stage 1 on unlabeled pairs (labeled ones are read with their labels dropped)."""
+        return timed(lambda: train_method("pretrain", self.loop(model, unlabeled, output, epochs=epochs),
+                                          on_event=on_event))
+
+    def judge(self, model: str, pairs, output, *, epochs: float = 1.0, label_smoothing: float | None = None,
+              on_event: Event | None = None) -> float:
+        from rewardkit.methods.judge import JudgeConfig
+
+        smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
+        return timed(lambda: train_method("judge", self.loop(model, pairs, output, epochs=epochs),
+                                          JudgeConfig(label_smoothing=smoothing), on_event=on_event))
+
+    def bradley_terry(self, model: str, pairs, output, *, epochs: float = 1.0, on_event: Event | None = None) -> float:
+        loop = self.loop(model, pairs, output, epochs=epochs, max_length=self.bt_max_length)
+        return timed(lambda: train_method("bradley_terry", loop, on_event=on_event))
+
+    def with_options(self, **changes) -> "PartialFineTune":
+        return replace(self, **changes)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return round(time.perf_counter() - start, 1)

@@ -1,0 +1,133 @@
+"""The quality study: what each part of the method buys, on one backbone and one labeled set.
+
+Arms (same backbone, same labeled pairs, same seeds and settings):
+  zero_shot     the instruction-tuned backbone as a judge, no training
+  bt            Bradley–Terry value head
+  judge_ls<ε>   judge fine-tuning with label smoothing ε (e.g. judge_ls0, judge_ls0.1)
+  gram_ls<ε>    pair-generation pre-training on unlabeled pairs, then judge_ls<ε>
+
+Each model is evaluated on an in-domain held-out slice and on out-of-domain sets (LLMBar,
+MT-Bench human judgments, HHH, XSTest, EvalBiasBench) with accuracy, position consistency,
+ECE and length bias; training time is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rewardkit.recipes.gram import gram
+from rewardkit.recipes.partial_finetune import PartialFineTune
+
+OOD = {"llmbar": "llmbar.jsonl", "mtbench_human": "llmbar_processed_faireval_mtbench.jsonl",
+       "hhh": "hhh_alignment.jsonl", "xstest": "xstest_v2_pairs.jsonl", "evalbiasbench": "evalbiasbench.jsonl"}
+KEPT = ("num_pairs", "accuracy", "position_consistency", "ece", "length_bias")
+
+
+@dataclass
+class QualityStudy:
+    data_dir: str  # the folder with ultrafeedback_binarized_subset.jsonl and the OOD files
+    model: str = "smollm2-135m"
+    train_pairs: int = 382
+    min_margin: float = 2.0  # labeled pairs: ratings at least this far apart (clear pairs)
+    pretrain_pairs: int = 200  # stage 1: other "train" pairs, labels dropped
+    eval_pairs: int = 80
+    epochs: float = 1.0
+    bt_epochs: float = 1.0
+    pretrain_epochs: float = 1.0
+    score_max_length: int | None = 320  # None: the model's own limit
+    arms: list[str] = field(default_factory=lambda: ["zero_shot", "bt", "judge_ls0", "judge_ls0.1", "gram_ls0.1"])
+    settings: PartialFineTune = field(default_factory=PartialFineTune)
+
+
+def study_slices(study: QualityStudy) -> dict[str, list]:
+    """Labeled training pairs, an unlabeled pool for stage 1, the in-domain slice, OOD slices."""
+    from rewardkit.data import load_pairs
+
+    rng = random.Random(study.settings.seed)
+    pool = load_pairs(Path(study.data_dir) / "ultrafeedback_binarized_subset.jsonl").records
+    train = [p for p in pool if p.subset == "train"]
+    held = [p for p in pool if p.subset == "eval"]
+    rng.shuffle(train)
+    rng.shuffle(held)
+    labeled = [p for p in train if p.margin is not None and p.margin >= study.min_margin][: study.train_pairs]
+    chosen = {id(p) for p in labeled}
+    slices = {"train": labeled, "pool": [p for p in train if id(p) not in chosen][: study.pretrain_pairs],
+              "in_domain": held[: study.eval_pairs]}
+    for name, file in OOD.items():
+        pairs = load_pairs(Path(study.data_dir) / file).records
+        rng.shuffle(pairs)
+        slices[name] = pairs[: study.eval_pairs]
+    return slices
+
+
+def train_arm(study: QualityStudy, arm: str, base: str, slices: dict, output: Path) -> tuple[str, float]:
+    """(model to evaluate, training seconds) for one arm."""
+    s = study.settings
+    if arm == "zero_shot":
+        return base, 0.0
+    if arm == "bt":
+        return str(output / arm), s.bradley_terry(base, slices["train"], output / arm, epochs=study.bt_epochs)
+    if arm.startswith("judge_ls"):
+        seconds = s.judge(base, slices["train"], output / arm, epochs=study.epochs, label_smoothing=float(arm[8:]))
+        return str(output / arm), seconds
+    if arm.startswith("gram_ls"):
+        seconds = gram(s.with_options(label_smoothing=float(arm[7:])), base, slices["pool"], slices["train"],
+                       output / arm, pretrain_epochs=study.pretrain_epochs, finetune_epochs=study.epochs)
+        return str(output / arm), sum(seconds.values())
+    raise ValueError(f"unknown arm {arm!r}")
+
+
+def evaluate_arm(model: str, sets: dict[str, list], max_length: int | None) -> dict:
+    from rewardkit.eval import evaluate_sets
+    from rewardkit.scoring import load_reward_model
+
+    scorer = load_reward_model(model, max_length=max_length)
+    out = {}
+    for name, pairs in sets.items():
+        results, _ = evaluate_sets(scorer, {name: pairs})
+        out[name] = {k: results[k] for k in KEPT}
+    return out
+
+
+def run_quality(study: QualityStudy, output: str | Path, *, log: Callable[[str], None] = print,
+                hardware: str = "") -> dict:
+    """Trains and evaluates every arm; writes quality.json after each arm and quality.md at the end."""
+    from rewardkit.models import resolve_model_path
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    base = resolve_model_path(study.model)
+    slices = study_slices(study)
+    sets = {name: slices[name] for name in ("in_domain", *OOD)}
+    results = {"settings": asdict(study), "hardware": hardware, "arms": {}}
+    started = time.perf_counter()
+    for arm in study.arms:
+        model, seconds = train_arm(study, arm, base, slices, output)
+        results["arms"][arm] = {"train_seconds": round(seconds, 1), "eval": evaluate_arm(model, sets, study.score_max_length)}
+        (output / "quality.json").write_text(json.dumps(results, indent=2))
+        log(f"[{time.perf_counter() - started:7.0f}s] {arm}: " + ", ".join(
+            f"{k} {v['accuracy']:.3f}" for k, v in results["arms"][arm]["eval"].items()))
+    (output / "quality.md").write_text(quality_table(results, list(sets)))
+    return results
+
+
+def quality_table(results: dict, sets: list[str]) -> str:
+    lines = ["| arm | train s | " + " | ".join(sets) + " | mean OOD | consistency (in-dom) | ECE (in-dom) | "
+             "acc. chosen longer / shorter (in-dom) |",
+             "|---|---:|" + "---:|" * len(sets) + "---:|---:|---:|---|"]
+    for arm, r in results["arms"].items():
+        accs = [r["eval"][s]["accuracy"] for s in sets]
+        ood = [r["eval"][s]["accuracy"] for s in sets if s != "in_domain"]
+        ind = r["eval"]["in_domain"]
+        lb = ind["length_bias"]
+        pc = "—" if ind["position_consistency"] is None else f"{ind['position_consistency']:.2f}"
+        longer, shorter = lb["chosen_longer"]["accuracy"], lb["chosen_shorter"]["accuracy"]
+        lines.append(f"| {arm} | {r['train_seconds']:.0f} | " + " | ".join(f"{a:.3f}" for a in accs) +
+                     f" | {sum(ood) / len(ood):.3f} | {pc} | {ind['ece']:.3f} | "
+                     f"{'—' if longer is None else f'{longer:.2f}'} / {'—' if shorter is None else f'{shorter:.2f}'} |")
+    return "\n".join(lines) + "\n"
