@@ -22,8 +22,21 @@ def hardware() -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__} ({torch.get_num_threads()} threads); "
-            f"python {platform.python_version()}")
+    return (f"{cpu}, {os.cpu_count()} cores, {cpu_class()}, {gpu}; torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads); python {platform.python_version()}")
+
+
+def cpu_class() -> str:
+    """Which kind of CPU this is for our purposes: native bf16 (avx512_bf16 / AMX) or AVX2-only,
+    where bf16 matmul is ~100x slower than fp32 and everything runs in fp32."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "CPU flags unknown"
+    native = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    if native:
+        return "native bf16 (" + ", ".join(native) + ")"
+    return "AVX2-only, no native bf16" if "avx2" in flags else "no AVX2"
 
 
 def bf16_matmul_peak(size: int = 2048, seconds: float = 3.0) -> float:

@@ -32,6 +32,28 @@ def judge_loss_bt_form(candidate_logits: torch.Tensor, targets: torch.Tensor, la
     return (-F.logsigmoid(gap) + 0.5 * label_smoothing * gap).mean()
 
 
+def order_centred_judge_loss(candidate_logits: torch.Tensor, targets: torch.Tensor, pairs: torch.Tensor,
+                             label_smoothing: float = 0.1) -> torch.Tensor:
+    """The judge loss on each pair's *content* margin, with the position preference removed.
+
+    With g = z_A − z_B, a row's margin toward the right verdict is s = g (target A) or −g
+    (target B). A judge with position bias b and content preference c gives g_AB = b + c in the
+    order that shows the chosen answer first and g_BA = b − c in the other, so the mean of the
+    two rows' margins, m = ((b + c) + (c − b)) / 2 = c, holds no b at all. The regularised
+    Bradley–Terry loss −log σ(m) + (ε/2)·m on m then spends every gradient step on content, not
+    on undoing the zero-shot judge's position prior. A pair with one row in the batch keeps its
+    row's margin. candidate_logits (B, 2); targets, pairs (B,): pair ids group a pair's rows.
+    """
+    logits = candidate_logits.float()
+    gap = logits[:, 0] - logits[:, 1]
+    margin = torch.where(targets == 0, gap, -gap)  # (B,) toward the right verdict
+    ids, index = torch.unique(pairs, return_inverse=True)
+    total = torch.zeros(len(ids), device=margin.device).index_add(0, index, margin)
+    count = torch.zeros(len(ids), device=margin.device).index_add(0, index, torch.ones_like(margin))
+    content = total / count  # (P,) one margin per pair
+    return (-F.logsigmoid(content) + 0.5 * label_smoothing * content).mean()
+
+
 def bt_loss(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, margin: torch.Tensor | None = None,
             center_coefficient: float = 0.0) -> torch.Tensor:
     """−log σ(r_c − r_r − margin), plus optional reward centring λ·mean((r_c + r_r)²) that keeps

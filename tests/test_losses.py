@@ -39,3 +39,25 @@ def test_bt_loss_by_hand():
     assert abs(bt_loss(chosen, rejected, margin).item() - expected_m) < 1e-6
     centred = bt_loss(chosen, rejected, None, center_coefficient=0.1).item()
     assert abs(centred - (expected + 0.1 * 1.0)) < 1e-6
+
+
+def test_order_centred_loss_by_hand_and_blind_to_position_bias():
+    from rewardkit.losses import order_centred_judge_loss
+
+    # pair 0: bias b = 3, content c = 0.5 → order AB gap 3.5 (target A), order BA gap 2.5 (target B)
+    # pair 1: one row only (target B, gap −1) keeps its own margin 1
+    logits = torch.tensor([[3.5, 0.0], [2.5, 0.0], [0.0, 1.0]], requires_grad=True)
+    targets, pairs = torch.tensor([0, 1, 1]), torch.tensor([7, 7, 9])
+    loss = order_centred_judge_loss(logits, targets, pairs, 0.1)
+
+    def per_pair(m):
+        return -math.log(1 / (1 + math.exp(-m))) + 0.05 * m
+
+    assert abs(loss.item() - (per_pair(0.5) + per_pair(1.0)) / 2) < 1e-6
+    # a pure position shift (the same constant added to g in both orders) changes nothing
+    shifted = logits.detach() + torch.tensor([[5.0, 0.0], [5.0, 0.0], [0.0, 0.0]])
+    assert abs(order_centred_judge_loss(shifted, targets, pairs, 0.1).item() - loss.item()) < 1e-6
+    # and gets no gradient: the two rows of pair 0 receive opposite gradients on g
+    loss.backward()
+    g = logits.grad[:, 0] - logits.grad[:, 1]
+    assert abs(g[0].item() + g[1].item()) < 1e-7

@@ -289,3 +289,26 @@ def test_scoring_uses_the_models_position_limit_not_the_training_cap(tmp_path, t
     assert len(encoded.input_ids) > 320 and encoded.truncated == 0
     capped = load_reward_model(tmp_path / "j", dtype="fp32", max_length=320)
     assert capped.encoder.encode("q", long_answer, "bad wrong").truncated == 1
+
+
+def test_eval_report_counts_truncated_rows_and_tokens(tmp_path, tiny_model_dir):
+    """A crafted file: two short pairs and one pair whose chosen answer is far over the limit;
+    the report says exactly how many rows (both orders of the long pair) and tokens were cut."""
+    from rewardkit.eval import evaluate_files, write_report
+
+    judge = load_reward_model(tiny_model_dir, dtype="fp32", max_length=400)
+    long_answer = "good answer " * 200
+    rows = [{"prompt": "q1", "chosen": "yes", "rejected": "no"}, {"prompt": "q2", "chosen": "sure", "rejected": "bad"},
+            {"prompt": "q3", "chosen": long_answer, "rejected": "no"}]
+    data = tmp_path / "crafted.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    full = judge.encoder.encode("q3", long_answer, "no")  # what one order of the long pair keeps
+    untruncated = load_reward_model(tiny_model_dir, dtype="fp32").encoder.encode("q3", long_answer, "no")
+    cut_per_row = len(untruncated.input_ids) - len(full.input_ids)
+    assert cut_per_row > 0 and full.tokens_cut == cut_per_row
+    results, scored = evaluate_files(judge, [data])
+    assert results["truncation"] == {"rows": 6, "truncated_rows": 2, "tokens_cut": 2 * cut_per_row}
+    assert results["per_file"]["crafted.jsonl"]["truncation"]["truncated_rows"] == 2
+    write_report(tmp_path / "report", results, scored, model="tiny")
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert f"Truncation at 400 tokens: 2 of 6 scored rows cut, {2 * cut_per_row} tokens in all." in report

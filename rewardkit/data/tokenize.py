@@ -22,6 +22,7 @@ class Encoded:
     loss_mask: list[int]  # 1 on tokens of the slots named in `loss_slots`
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # slot → [start, end) in input_ids
     truncated: bool = False
+    tokens_cut: int = 0  # text tokens the truncation policy removed
 
 
 class SegmentEncoder:
@@ -43,6 +44,7 @@ class SegmentEncoder:
         if append_eos and tokenizer.eos_token_id is not None:
             self.parts.append((None, [tokenizer.eos_token_id]))
         self.fixed_length = sum(len(ids) for slot, ids in self.parts if slot is None)
+        self.stats = {"rows": 0, "truncated_rows": 0, "tokens_cut": 0}  # over every encode() so far
         floor = min_response_tokens * (len(template.slots) - 1) + 1
         if self.fixed_length + floor > max_length:
             raise ConfigError(f"--max-length {max_length} is too small: the template alone takes "
@@ -62,7 +64,12 @@ class SegmentEncoder:
                loss_slots: tuple[str, ...] = ()) -> Encoded:
         texts = {"prompt": prompt_to_text(prompt), "response_a": response_a, "response_b": response_b}
         slot_ids = {slot: _encode(self.tokenizer, texts[slot]) for slot, _ in self.parts if slot is not None}
+        before = sum(len(v) for v in slot_ids.values())
         truncated = self._fit(slot_ids)
+        cut = before - sum(len(v) for v in slot_ids.values())
+        self.stats["rows"] += 1
+        self.stats["truncated_rows"] += int(truncated)
+        self.stats["tokens_cut"] += cut
         ids: list[int] = []
         mask: list[int] = []
         spans = {}
@@ -72,7 +79,7 @@ class SegmentEncoder:
                 spans[slot] = (len(ids), len(ids) + len(piece))
             ids.extend(piece)
             mask.extend([1 if slot in loss_slots else 0] * len(piece))
-        return Encoded(ids, mask, spans, truncated)
+        return Encoded(ids, mask, spans, truncated, cut)
 
     def _fit(self, slot_ids: dict[str, list[int]]) -> bool:
         budget = self.max_length - self.fixed_length

@@ -26,6 +26,7 @@ def markdown(results: dict, model: str) -> str:
     lines = [f"# Evaluation of `{model}`", "",
              f"{results['num_pairs']} pairs; accuracy **{_fmt(results['accuracy'])}**, position consistency "
              f"{_fmt(results['position_consistency'])}, ECE {_fmt(results['ece'])}, Brier {_fmt(results['brier'])}.", "",
+             truncation_line(results), "",
              "## Per file", "", "| file | pairs | accuracy | consistency | ECE |", "|---|---:|---:|---:|---:|"]
     for name, r in results["per_file"].items():
         lines.append(f"| {name} | {r['num_pairs']} | {_fmt(r['accuracy'])} | {_fmt(r['position_consistency'])} | {_fmt(r['ece'])} |")
@@ -43,6 +44,15 @@ def markdown(results: dict, model: str) -> str:
               f"({lb['chosen_shorter']['count']} pairs). Picks the longer answer in {_fmt(lb['prefers_longer'])} of pairs.",
               "", "![per-subset accuracy](subset_accuracy.png)", "", "![reliability](reliability.png)", ""]
     return "\n".join(lines)
+
+
+def truncation_line(results: dict) -> str:
+    t = results.get("truncation")
+    if not t:
+        return "Truncation: not known for this scorer."
+    limit = results.get("max_length")
+    return (f"Truncation at {limit if limit else 'the model limit'} tokens: {t['truncated_rows']} of {t['rows']} scored "
+            f"rows cut, {t['tokens_cut']} tokens in all.")
 
 
 def _plots(output: Path, results: dict) -> None:

@@ -58,16 +58,21 @@ def evaluate_sets(scorer, sets: Mapping[str, Any], *, max_pairs: int | None = No
     PreferencePair or dicts, a datasets.Dataset); the breakdown is keyed by set name."""
     all_rows: list[dict] = []
     per_file = {}
+    counter = truncation_counter(scorer)
     for name, source in sets.items():
         pairs = load_pairs(source).records
         if max_pairs is not None and len(pairs) > max_pairs:
             pairs = random.Random(seed).sample(pairs, max_pairs)  # a seeded, reproducible slice
+        before = dict(counter)
         rows = score_pairs(scorer, pairs, both_orders=both_orders, progress=progress)
         for row in rows:
             row["file"] = name
         per_file[name] = summarise(rows)
+        per_file[name]["truncation"] = {k: counter[k] - before[k] for k in counter} if counter else None
         all_rows.extend(rows)
     results = summarise(all_rows)
+    results["truncation"] = _total_truncation(per_file)
+    results["max_length"] = getattr(scorer, "max_length", None)
     by_subset: dict[str, list[dict]] = defaultdict(list)
     for row in all_rows:
         by_subset[row["subset"] or "(none)"].append(row)
@@ -79,3 +84,17 @@ def evaluate_sets(scorer, sets: Mapping[str, Any], *, max_pairs: int | None = No
         results["rewardbench_sections"] = sections
     results["reliability"] = metrics.reliability_bins([r["p_chosen"] for r in all_rows])
     return results, all_rows
+
+
+def truncation_counter(scorer) -> dict:
+    """The scorer's running count of scored rows, rows truncated and tokens cut ({} when the
+    scorer does not encode text itself, e.g. a remote one)."""
+    encoder = getattr(scorer, "encoder", None)
+    return getattr(encoder, "stats", {}) if encoder is not None else {}
+
+
+def _total_truncation(per_file: dict) -> dict | None:
+    parts = [r["truncation"] for r in per_file.values() if r.get("truncation")]
+    if not parts:
+        return None
+    return {k: sum(p[k] for p in parts) for k in parts[0]}

@@ -13,7 +13,11 @@ class JudgeConfig:
     label_smoothing: float = option(0.1, "label smoothing ε (0.1 = regularised Bradley–Terry, GRAM §3.3)")
     both_orders: bool = option(True, "train on every pair in both presentation orders",
                                flag="--both-orders/--one-order")
+    centre_orders: bool = option(False, "loss on each pair's margin averaged over its two orders, so the "
+                                        "position preference gets no gradient (see losses.order_centred_judge_loss)")
 
     def __post_init__(self):
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.centre_orders and not self.both_orders:
+            raise ConfigError("--centre-orders needs both presentation orders of each pair (drop --one-order)")

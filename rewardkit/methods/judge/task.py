@@ -15,7 +15,7 @@ import torch
 from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import default_judge_template
 from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
-from rewardkit.losses import judge_loss
+from rewardkit.losses import judge_loss, order_centred_judge_loss
 from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
 from rewardkit.methods.judge.config import JudgeConfig
 from rewardkit.models.heads import candidate_logits, last_positions
@@ -64,7 +64,10 @@ class JudgeTask(TemplatedTask):
 
     def loss(self, forward, batch):
         logits = forward(batch)
-        loss = judge_loss(logits, batch["target"], self.options.label_smoothing)
+        if self.options.centre_orders:
+            loss = order_centred_judge_loss(logits, batch["target"], batch["pair"], self.options.label_smoothing)
+        else:
+            loss = judge_loss(logits, batch["target"], self.options.label_smoothing)
         return loss, {"accuracy": (logits.argmax(-1) == batch["target"]).float().mean().item()}
 
     @torch.inference_mode()
