@@ -40,6 +40,8 @@ class TrainingTask(Protocol):
     # (the frozen-block cache stores one hidden-state tensor per key)
     sequence_keys: tuple[str, ...]
     tokenizer: Any  # set by build()
+    # optional: features sharing this key's value must share a batch (token-budget batching keeps them whole)
+    group_key: str | None
 
     def read(self, source: Any) -> list: ...
     def build(self) -> tuple[torch.nn.Module, Any]: ...

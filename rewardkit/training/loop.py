@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rewardkit.errors import ConfigError
+from rewardkit.training.batching import token_budget_batches
 from rewardkit.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rewardkit.training.frozen_cache import FrozenBlockCache, decoder_states
 from rewardkit.training.loop_config import LoopConfig, describe_source
@@ -147,8 +148,12 @@ def _prepare_optimization(run: Run) -> None:
     from transformers import get_scheduler
 
     loop = run.loop
-    per_step = loop.batch_size * loop.grad_accum * run.accelerator.num_processes
-    steps_per_epoch = max(1, math.ceil(len(run.train.features) / per_step))
+    if loop.batch_tokens:  # the number of batches depends on the lengths: count epoch 0's
+        per_epoch = len(_budget_batches(run, run.task.epoch_order(run.train.features, _epoch_seed(run, 0)), 0))
+        steps_per_epoch = max(1, math.ceil(per_epoch / (loop.grad_accum * run.accelerator.num_processes)))
+    else:
+        per_step = loop.batch_size * loop.grad_accum * run.accelerator.num_processes
+        steps_per_epoch = max(1, math.ceil(len(run.train.features) / per_step))
     run.total_steps = loop.max_steps or max(1, math.ceil(loop.epochs * steps_per_epoch))
     run.trainable = [p for p in run.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(run.trainable, lr=loop.lr, weight_decay=loop.weight_decay)
@@ -258,10 +263,23 @@ def _mixed_precision(loop: LoopConfig) -> str:
     return "bf16" if bf16_supported(choose_device()) else "no"
 
 
+def _epoch_seed(run: Run, epoch: int) -> int:
+    return run.loop.seed * 1000 + epoch
+
+
 def _epoch_loader(run: Run) -> DataLoader:
-    ordered = run.task.epoch_order(run.train.features, run.loop.seed * 1000 + run.state["epoch"])
-    loader = DataLoader(ordered, batch_size=run.loop.batch_size, shuffle=False, collate_fn=run.collate)
+    epoch = run.state["epoch"]
+    ordered = run.task.epoch_order(run.train.features, _epoch_seed(run, epoch))
+    if run.loop.batch_tokens:
+        loader = DataLoader(ordered, batch_sampler=_budget_batches(run, ordered, epoch), collate_fn=run.collate)
+    else:
+        loader = DataLoader(ordered, batch_size=run.loop.batch_size, shuffle=False, collate_fn=run.collate)
     return run.accelerator.prepare(loader)
+
+
+def _budget_batches(run: Run, ordered: list[dict], epoch: int) -> list[list[int]]:
+    return token_budget_batches(ordered, run.task.sequence_keys, run.loop.batch_tokens, seed=_epoch_seed(run, epoch),
+                                group_key=getattr(run.task, "group_key", None))
 
 
 def _evaluate(run: Run) -> dict:

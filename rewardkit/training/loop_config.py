@@ -34,7 +34,9 @@ class LoopConfig:
     lr: float = option(2e-5, "peak learning rate (linear warm-up, then linear decay)")
     weight_decay: float = option(0.0, "AdamW weight decay")
     warmup_ratio: float = option(0.05, "share of the steps spent warming up")
-    batch_size: int = option(4, "rows per step and process")
+    batch_size: int = option(4, "records per step and process (ignored with --batch-tokens)")
+    batch_tokens: int | None = option(None, "batch by a token budget instead: rows of similar length together, "
+                                            "rows × longest row ≤ N per micro-batch")
     grad_accum: int = option(1, "micro-batches per optimizer step")
     max_length: int = option(1024, "token limit per training row (truncation keeps the template)")
     template: str | None = option(None, "template file (YAML/JSON/text)")
@@ -67,6 +69,8 @@ class LoopConfig:
 
     def problems(self) -> list[str]:
         problems = []
+        if self.batch_tokens is not None and self.batch_tokens < self.max_length:
+            problems.append(f"--batch-tokens {self.batch_tokens} must be at least --max-length {self.max_length}")
         for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")

@@ -29,6 +29,7 @@ class JudgeTask(TemplatedTask):
     sequence_keys = ("input_ids",)
     default_template, needs_pair_slots = staticmethod(default_judge_template), True
     options: JudgeConfig
+    group_key = "pair"  # a pair's two orders share a batch (also under --batch-tokens)
 
     def build(self):
         model, tokenizer = self.load_model()
@@ -51,7 +52,7 @@ class JudgeTask(TemplatedTask):
         return Prepared(features, truncated, len(pairs))
 
     def epoch_order(self, features, seed: int):
-        return shuffled_groups(features, seed, group_key="pair")  # a pair's two orders stay together
+        return shuffled_groups(features, seed, group_key=self.group_key)  # a pair's two orders stay together
 
     def collate(self, features: list[dict]) -> dict:
         ids, mask = pad_right([f["input_ids"] for f in features], self.tokenizer.pad_token_id)

@@ -1,0 +1,57 @@
+"""Batches by a token budget: rows of similar length together, so long rows train without
+padding waste and short rows are not padded to the longest of a random batch.
+
+Groups (rows that must share a batch, such as a pair's two presentation orders) stay whole.
+The epoch's seeded order is cut into windows; each window is sorted by length and packed
+greedily so that rows × longest row ≤ the budget; the batches are then shuffled (seeded), so
+the order of lengths carries no pattern across steps.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+def group_spans(features: list[dict], group_key: str | None) -> list[list[int]]:
+    """Indices of consecutive features sharing `group_key` (each feature alone without a key)."""
+    spans: list[list[int]] = []
+    for index, feature in enumerate(features):
+        if group_key and spans and features[spans[-1][0]].get(group_key) == feature.get(group_key):
+            spans[-1].append(index)
+        else:
+            spans.append([index])
+    return spans
+
+
+def token_budget_batches(features: list[dict], sequence_keys: tuple[str, ...], budget: int, *, seed: int,
+                         group_key: str | None = None, window: int = 64) -> list[list[int]]:
+    """Lists of feature indices; each batch's padded size (rows × longest row) stays within
+    `budget`, except a single group that is alone larger than it."""
+    def rows(i: int) -> int:
+        return len(sequence_keys)
+
+    def width(i: int) -> int:
+        return max(len(features[i][k]) for k in sequence_keys)
+
+    groups = group_spans(features, group_key)
+    batches: list[list[int]] = []
+    for start in range(0, len(groups), window):
+        chunk = sorted(groups[start:start + window], key=lambda g: max(width(i) for i in g))
+        current: list[int] = []
+        longest = 0
+        for group in chunk:
+            longest_with = max(longest, *(width(i) for i in group))
+            size = sum(rows(i) for i in current + group) * longest_with
+            if current and size > budget:
+                batches.append(current)
+                current, longest_with = [], max(width(i) for i in group)
+            current = current + group
+            longest = longest_with
+        if current:
+            batches.append(current)
+    random.Random(seed).shuffle(batches)
+    return batches
+
+
+def padded_tokens(features: list[dict], batch: list[int], sequence_keys: tuple[str, ...]) -> int:
+    return len(batch) * len(sequence_keys) * max(len(features[i][k]) for i in batch for k in sequence_keys)
