@@ -28,3 +28,7 @@ class ConfigError(RewardKitError):
 
 class ModelError(RewardKitError):
     """A model that cannot be found, fetched or used as asked."""
+
+
+class TrainingError(RewardKitError):
+    """A run that cannot go on (a non-finite loss, a damaged checkpoint); names the step or file."""

@@ -297,3 +297,71 @@ def load_records(rows):
     from rewardkit.data import load_pairs
 
     return load_pairs(rows).records
+
+
+@pytest.mark.parametrize("damage", ["truncate_weights", "empty_optimizer", "garbage_state", "no_manifest",
+                                    "drop_tensor", "nan_weights"])
+def test_damaged_checkpoint_falls_back_to_the_older_one(tmp_path, tiny_model_dir, synthetic_pairs, damage):
+    """Each file of the newest checkpoint damaged in turn: resume names it, skips it and goes on
+    from the intact older checkpoint, ending at the uninterrupted run's weights; with every
+    checkpoint damaged it stops with a clear error instead of a traceback."""
+    from safetensors.torch import save_file
+
+    from rewardkit.training.checkpoint import CheckpointError
+
+    def cfg(name, **kw):
+        return config(tmp_path / name, tiny_model_dir, synthetic_pairs, "bt", max_steps=6, save_every=2, lr=1e-3, **kw)
+
+    train(cfg("steady"))
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_at_5(kind, data):
+        if kind == "step" and data["step"] == 5:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        train(cfg("run"), on_event=crash_at_5)
+    root = tmp_path / "run" / "bt" / "checkpoints"
+    newest, older = sorted(root.glob("step-*"), reverse=True)[:2]
+
+    def spoil(checkpoint):
+        weights = checkpoint / "trainable.safetensors"
+        if damage == "truncate_weights":
+            weights.write_bytes(weights.read_bytes()[:100])
+        elif damage == "empty_optimizer":
+            (checkpoint / "optimizer.pt").write_bytes(b"")
+        elif damage == "garbage_state":
+            (checkpoint / "state.json").write_text("{not json")
+        elif damage == "no_manifest":
+            (checkpoint / "manifest.json").unlink()
+        else:
+            tensors = load_file(weights)
+            name = sorted(tensors)[0]
+            if damage == "drop_tensor":
+                del tensors[name]
+            else:
+                tensors[name] = torch.full_like(tensors[name], float("nan"))
+            save_file(tensors, weights)
+            manifest = json.loads((checkpoint / "manifest.json").read_text())  # a consistent manifest: only
+            if damage == "nan_weights":  # the content check can catch NaN weights
+                import hashlib
+
+                manifest["files"]["trainable.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+                (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+
+    spoil(newest)
+    events = []
+    train(cfg("run", resume=True), on_event=lambda kind, data: events.append((kind, data)))
+    skipped = [d for k, d in events if k == "checkpoint_skipped"]
+    assert len(skipped) == 1 and str(newest.name) in skipped[0]["reason"]
+    assert ("resume", 2) in [(k, d.get("step")) for k, d in events]
+    a = load_file(tmp_path / "steady" / "bt" / "model.safetensors")
+    b = load_file(tmp_path / "run" / "bt" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+    for checkpoint in sorted(root.glob("step-*")):
+        spoil(checkpoint)
+    with pytest.raises(CheckpointError, match="no intact checkpoint"):
+        train(cfg("run", resume=True))

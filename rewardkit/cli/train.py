@@ -43,6 +43,8 @@ def _run(method_name: str, options: dict) -> None:
                 progress.update(bar, total=data["total"], completed=data["rows"], info="running the frozen blocks once")
             elif kind == "cached":
                 console.print(f"frozen blocks' output cached: {data['megabytes']:.0f} MB in {data['seconds']:.0f} s")
+            elif kind == "checkpoint_skipped":
+                console.print(f"[yellow]skipping a damaged checkpoint:[/] {data['reason']}")
             elif kind == "resume":
                 console.print(f"resuming from {data['checkpoint']} (step {data['step']})")
             elif kind == "eval":

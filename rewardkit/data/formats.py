@@ -15,6 +15,7 @@ A parser raises `FieldProblem(field, message)`; `load.py` adds the file and line
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable
 
@@ -77,14 +78,26 @@ def _number(row: dict, key: str) -> float | None:
     value = row.get(key)
     if value is None or isinstance(value, bool):
         return None if value is None else _bad_number(key, value)
+    number = None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):  # CSV cells arrive as text
+        number = _as_float(value)
+    elif isinstance(value, str):  # CSV cells arrive as text
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
-    return _bad_number(key, value)
+    if number is None:
+        return _bad_number(key, value)
+    if not math.isfinite(number):  # JSON's NaN/Infinity would train a NaN model
+        raise FieldProblem(key, f"must be a finite number, got {value!r}")
+    return number
+
+
+def _as_float(value) -> float | None:
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
 
 
 def _bad_number(key: str, value) -> float:

@@ -85,11 +85,11 @@ def _load(parts: list, format: str, skip_invalid: bool, rejected_path, want) -> 
                         raise
                     if sidecar is None:
                         target = Path(rejected_path) if rejected_path else default_rejected_path(path)
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        sidecar = target.open("w", encoding="utf-8")
+                        sidecar = _open_sidecar(target)
                         result.rejected_path = str(target)
+                    # ASCII escapes: a raw row may hold text no encoder accepts (lone surrogates)
                     sidecar.write(json.dumps({"file": exc.path, "line": exc.line, "field": exc.field,
-                                              "reason": exc.reason, "raw": row.raw}, ensure_ascii=False) + "\n")
+                                              "reason": exc.reason, "raw": row.raw}, ensure_ascii=True) + "\n")
                     result.rejected += 1
                     if len(result.problems) < 20:
                         result.problems.append(str(exc))
@@ -101,6 +101,14 @@ def _load(parts: list, format: str, skip_invalid: bool, rejected_path, want) -> 
         if sidecar is not None:
             sidecar.close()
     return result
+
+
+def _open_sidecar(target: Path):
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise DataError(str(target), None, None, f"cannot write the rejected rows here: {exc.strerror or exc}") from None
 
 
 def _checked_record(record, path: str, index: int, want):
@@ -144,12 +152,28 @@ def record_to_row(record: PreferencePair | ResponsePair) -> dict:
 
 
 def write_pairs(path: str | Path, records: Iterable[PreferencePair | ResponsePair]) -> int:
-    """Write records in the canonical schema; the file type follows the suffix. Atomic."""
+    """Write records in the canonical schema; the file type follows the suffix. Atomic: the
+    rows go to a temp file that replaces `path` only when complete, and is removed on failure."""
     path = Path(path)
     kind = file_kind(path)
     rows = [record_to_row(r) for r in records]
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+        _write_rows(tmp, kind, rows)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(str(path), None, None, f"cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(rows)
+
+
+def _write_rows(tmp: Path, kind: str, rows: list[dict]) -> None:
     if kind == "jsonl":
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     elif kind == "json":
@@ -162,9 +186,20 @@ def write_pairs(path: str | Path, records: Iterable[PreferencePair | ResponsePai
 
         columns = _columns(rows)  # from_pylist would take the columns of the first row only
         flat = [{k: _cell(r.get(k)) for k in columns} for r in rows]
-        pq.write_table(pa.Table.from_pylist(flat), tmp)
-    tmp.replace(path)
-    return len(rows)
+        pq.write_table(pa.Table.from_pylist(_parquet_safe(flat, columns)), tmp)
+
+
+def _parquet_safe(rows: list[dict], columns: list[str]) -> list[dict]:
+    """Parquet columns hold one type: a column mixing types (an extra field that is a number in
+    one row and text in another) or an integer beyond int64 is stored as JSON text instead."""
+    for column in columns:
+        values = [r[column] for r in rows if r[column] is not None]
+        kinds = {type(v) for v in values}
+        if len(kinds) > 1 or any(isinstance(v, int) and not -2**63 <= v < 2**63 for v in values):
+            for r in rows:
+                if r[column] is not None:
+                    r[column] = json.dumps(r[column], ensure_ascii=False)
+    return rows
 
 
 def _columns(rows: list[dict]) -> list[str]:

@@ -9,6 +9,7 @@ preference data; `formats.py` interprets the rows.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,22 +58,56 @@ def iter_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
 
 
 def _jsonl(path: Path) -> Iterator[RawRow]:
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            stripped = text.strip()
-            if not stripped:
+    """Rows split on "\n" only: a lone "\r" is JSON whitespace inside a row, not a row end.
+    Each row is decoded on its own, so one bad byte rejects one row."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.decode("utf-8", "surrogateescape").rstrip("\n")
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            if not text.strip(" \t\r"):  # blank lines (ASCII whitespace only) are not rows
                 continue
-            try:
-                yield RawRow(str(path), number, json.loads(stripped), text.rstrip("\n"))
-            except json.JSONDecodeError as exc:
-                yield RawRow(str(path), number, None, text.rstrip("\n"), f"invalid JSON: {exc.msg} at column {exc.colno}")
+            yield _json_row(str(path), number, text)
+
+
+def _json_row(path: str, number: int, text: str) -> RawRow:
+    problem = undecodable(text)
+    if problem:
+        return RawRow(path, number, None, text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                      problem)
+    try:
+        data = json.loads(text)
+        return RawRow(path, number, data, text, unicode_problem(data))
+    except json.JSONDecodeError as exc:
+        return RawRow(path, number, None, text, f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return RawRow(path, number, None, text, "invalid JSON: nested too deeply")
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        return RawRow(path, number, None, text, f"invalid JSON: {str(exc)[:120]}")
+
+
+def undecodable(text: str) -> str | None:
+    """A reason when `text` holds bytes that were not UTF-8 (decoded with surrogateescape) or
+    lone surrogates (JSON escapes such as "\\ud800"): neither is text a tokenizer can take."""
+    for index, char in enumerate(text):
+        if "\udc80" <= char <= "\udcff":
+            return f"invalid UTF-8 (byte 0x{ord(char) - 0xDC00:02x} at character {index})"
+        if "\ud800" <= char <= "\udfff":
+            return f"a lone surrogate (U+{ord(char):04X}) at character {index} is not valid Unicode text"
+    return None
 
 
 def _json(path: Path) -> Iterator[RawRow]:
+    """A JSON file is one document: a problem with it stops the load (no row can be skipped)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise DataError(str(path), None, None, f"invalid UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise DataError(str(path), exc.lineno, None, f"invalid JSON: {exc.msg}") from None
+    except (RecursionError, ValueError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise DataError(str(path), None, None, f"invalid JSON: {reason}") from None
     if isinstance(document, dict):  # {"data": [...]} or {"rows": [...]} wrappers are common
         lists = [v for v in document.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -81,18 +116,68 @@ def _json(path: Path) -> Iterator[RawRow]:
     if not isinstance(document, list):
         raise DataError(str(path), None, None, f"a JSON file must hold a list of rows, got {type(document).__name__}")
     for number, item in enumerate(document, start=1):
-        yield RawRow(str(path), number, item, json.dumps(item, ensure_ascii=False))
+        raw = json.dumps(item, ensure_ascii=True)  # ASCII: lone surrogates survive as escapes
+        yield RawRow(str(path), number, item, raw, unicode_problem(item))
+
+
+def unicode_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return undecodable(value)
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in (*children, *(value.keys() if isinstance(value, dict) else ())):
+        problem = unicode_problem(child)
+        if problem:
+            return problem
+    return None
 
 
 def _csv(path: Path) -> Iterator[RawRow]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
+    """A byte-order mark (Excel's "CSV UTF-8") is dropped; bad bytes reject their row only; a
+    duplicate or missing header, or a row with more cells than the header, is never guessed."""
+    text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if not header:
+            return
+        duplicates = sorted({h for h in header if header.count(h) > 1})
+        if duplicates:
+            raise DataError(str(path), 1, duplicates[0], "appears more than once in the header")
         start = 2
-        for row in reader:
-            # cells holding JSON (message lists, objects) are decoded; plain text stays text
-            data = {k: _maybe_json(v) for k, v in row.items() if k is not None}
-            yield RawRow(str(path), start, data, json.dumps(row, ensure_ascii=False))
+        for cells in reader:
+            yield _csv_row(str(path), start, header, cells)
             start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(str(path), reader.line_num, None, f"unreadable CSV: {exc}") from None
+
+
+def _csv_row(path: str, number: int, header: list[str], cells: list[str]) -> RawRow:
+    raw = json.dumps(cells, ensure_ascii=True)
+    if not any(cells):
+        return RawRow(path, number, None, raw, "an empty row")
+    problem = undecodable("".join(cells))
+    if problem:
+        return RawRow(path, number, None, raw, problem)
+    if len(cells) != len(header):
+        return RawRow(path, number, None, raw, f"the row has {len(cells)} cells, the header {len(header)}")
+    # cells holding JSON message lists are decoded; plain text stays text
+    return RawRow(path, number, _rmbench_lists({k: _maybe_json(v) for k, v in zip(header, cells)}), raw)
+
+
+def _rmbench_lists(data: dict) -> dict:
+    """RM-Bench rows keep one response per style: when both `chosen` and `rejected` hold JSON
+    lists of strings they are that shape, not answers that happen to look like JSON."""
+    decoded = {}
+    for key in ("chosen", "rejected"):
+        text = data.get(key)
+        try:
+            value = json.loads(text) if isinstance(text, str) and text.lstrip().startswith("[") else None
+        except json.JSONDecodeError:
+            value = None
+        if not _text_list(value):
+            return data
+        decoded[key] = value
+    return {**data, **decoded}
 
 
 def _maybe_json(cell: str | None) -> Any:
@@ -115,13 +200,21 @@ def _message_like(value: Any) -> bool:
         isinstance(m, dict) and ({"role", "content"} <= m.keys() or {"from", "value"} <= m.keys()) for m in items)
 
 
+def _text_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
 def _parquet(path: Path) -> Iterator[RawRow]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(str(path), None, None, f"unreadable Parquet: {str(exc)[:200]}") from None
     number = 0
     for batch in table.to_batches():
         for row in batch.to_pylist():
             number += 1
-            data = {k: _maybe_json(v) if isinstance(v, str) else v for k, v in row.items()}
-            yield RawRow(str(path), number, data, json.dumps(row, ensure_ascii=False, default=str))
+            data = _rmbench_lists({k: _maybe_json(v) if isinstance(v, str) else v for k, v in row.items()})
+            yield RawRow(str(path), number, data, json.dumps(row, ensure_ascii=True, default=str), unicode_problem(row))

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from rewardkit.data.readers import SUFFIXES, RawRow, iter_raw_rows
+from rewardkit.data.readers import SUFFIXES, RawRow, iter_raw_rows, unicode_problem
 from rewardkit.errors import DataError
 from rewardkit.types import PreferencePair, ResponsePair
 
@@ -49,7 +49,7 @@ def iter_source(part: Any) -> Iterator[RawRow | Any]:
         if isinstance(row, RECORD_TYPES):
             yield row
         else:
-            yield RawRow(label, index, row, _raw_text(row), in_memory=True)
+            yield RawRow(label, index, row, _raw_text(row), unicode_problem(row), in_memory=True)
 
 
 def source_label(part: Any) -> str:
@@ -73,7 +73,7 @@ def _rows_of(part: Any, label: str):
 
 def _raw_text(row: Any) -> str:
     try:
-        return json.dumps(row, ensure_ascii=False, default=str)
+        return json.dumps(row, ensure_ascii=True, default=str)
     except (TypeError, ValueError):
         return repr(row)
 

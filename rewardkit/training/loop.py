@@ -25,9 +25,9 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from rewardkit.errors import ConfigError
+from rewardkit.errors import ConfigError, TrainingError
 from rewardkit.training.batching import token_budget_batches
-from rewardkit.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rewardkit.training.checkpoint import CheckpointError, checkpoints_newest_first, load_checkpoint, save_checkpoint
 from rewardkit.training.frozen_cache import FrozenBlockCache, decoder_states
 from rewardkit.training.loop_config import LoopConfig, describe_source
 from rewardkit.training.metrics_log import MetricsLog, plot_metrics
@@ -164,11 +164,23 @@ def _prepare_optimization(run: Run) -> None:
 
 
 def _resume(run: Run) -> None:
-    checkpoint = latest_checkpoint(run.output) if run.loop.resume else None
-    if checkpoint is not None:
-        run.state = load_checkpoint(checkpoint, run.accelerator.unwrap_model(run.model), run.optimizer, run.scheduler)
+    """From the newest intact checkpoint; a damaged one is reported and the older one used."""
+    candidates = checkpoints_newest_first(run.output) if run.loop.resume else []
+    problems = []
+    for checkpoint in candidates:
+        try:
+            run.state = load_checkpoint(checkpoint, run.accelerator.unwrap_model(run.model), run.optimizer,
+                                        run.scheduler)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            run.emit("checkpoint_skipped", {"checkpoint": str(checkpoint), "reason": str(exc)})
+            continue
         run.resumed_from = checkpoint
         run.emit("resume", {"checkpoint": str(checkpoint), **run.state})
+        break
+    if problems and run.resumed_from is None:
+        raise CheckpointError("--resume: no intact checkpoint in " + str(run.output / "checkpoints") + ":\n  "
+                              + "\n  ".join(problems) + "\n(start afresh without --resume, or in another --output)")
     run.log = MetricsLog(run.output, resume_step=run.state["step"], enabled=run.accelerator.is_main_process)
     (run.output / "train_config.json").write_text(json.dumps(run.loop.to_dict(), indent=2))
     run.emit("start", {"total_steps": run.total_steps, "step": run.state["step"], "steps_per_epoch": run.steps_per_epoch})
@@ -191,6 +203,9 @@ def _train_steps(run: Run) -> float:
             run.scheduler.step()
             state["step"] += 1
             last_loss = run.accelerator.gather(loss.detach()[None]).mean().item()
+            if not math.isfinite(last_loss):
+                raise TrainingError(f"step {state['step']}: the loss is {last_loss}; stopping before the weights are "
+                                    "saved (check the data for extreme values, or lower --lr)")
             elapsed = time.perf_counter() - tick
             record = {"step": state["step"], "epoch": state["epoch"], "loss": last_loss,
                       "lr": run.scheduler.get_last_lr()[0],
