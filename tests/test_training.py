@@ -365,3 +365,15 @@ def test_damaged_checkpoint_falls_back_to_the_older_one(tmp_path, tiny_model_dir
         spoil(checkpoint)
     with pytest.raises(CheckpointError, match="no intact checkpoint"):
         train(cfg("run", resume=True))
+
+
+def test_bt_training_refuses_pickle_only_models(tmp_path, tiny_model_dir, synthetic_pairs):
+    import shutil
+
+    from rewardkit.errors import ModelError
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")  # only a .bin left
+    with pytest.raises(ModelError, match="does not unpickle"):
+        train(config(tmp_path, pickled, synthetic_pairs, "bt", max_steps=1))

@@ -6,6 +6,7 @@ import functools
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rewardkit.errors import RewardKitError
 
@@ -23,7 +24,19 @@ def user_errors(func):
         try:
             return func(*args, **kwargs)
         except RewardKitError as exc:
-            console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            # escaped: messages hold brackets of their own ("pip install 'rewardkit[serve]'", "rows[3]")
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper
+
+
+def optional_import(module: str, extra: str):
+    """The module, or a one-line error naming the extra that installs it (no traceback)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RewardKitError(f"this command needs the '{extra}' extra ({module} is not installed): "
+                             f"pip install 'rewardkit[{extra}]'") from None

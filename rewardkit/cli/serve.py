@@ -25,8 +25,10 @@ def serve_command(
     max_length: Optional[int] = typer.Option(None),
 ):
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
-    import uvicorn
+    from rewardkit.cli.common import optional_import
 
+    uvicorn = optional_import("uvicorn", "serve")
+    optional_import("fastapi", "serve")
     from rewardkit import load_reward_model
     from rewardkit.data.references import load_references
     from rewardkit.scoring.calibration import calibrate

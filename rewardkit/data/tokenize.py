@@ -63,7 +63,9 @@ class SegmentEncoder:
     def encode(self, prompt: Prompt, response_a: str = "", response_b: str = "",
                loss_slots: tuple[str, ...] = ()) -> Encoded:
         texts = {"prompt": prompt_to_text(prompt), "response_a": response_a, "response_b": response_b}
-        slot_ids = {slot: _encode(self.tokenizer, texts[slot]) for slot, _ in self.parts if slot is not None}
+        # user text is encoded as plain text: "<|im_end|>" inside an answer cannot forge a turn
+        slot_ids = {slot: encode_user_text(self.tokenizer, self._capped(slot, texts[slot]))
+                    for slot, _ in self.parts if slot is not None}
         before = sum(len(v) for v in slot_ids.values())
         truncated = self._fit(slot_ids)
         cut = before - sum(len(v) for v in slot_ids.values())
@@ -80,6 +82,16 @@ class SegmentEncoder:
             ids.extend(piece)
             mask.extend([1 if slot in loss_slots else 0] * len(piece))
         return Encoded(ids, mask, spans, truncated, cut)
+
+    def _capped(self, slot: str, text: str) -> str:
+        """Text far longer than any row can hold is cut before tokenizing (a token rarely spans
+        more than a few characters; 32 per token of the limit leaves a wide margin), so a huge
+        input costs no more memory than a long one. Prompts keep their end, responses their start,
+        as the truncation policy below does."""
+        limit = 32 * self.max_length
+        if len(text) <= limit:
+            return text
+        return text[-limit:] if slot == "prompt" else text[:limit]
 
     def _fit(self, slot_ids: dict[str, list[int]]) -> bool:
         budget = self.max_length - self.fixed_length
@@ -116,7 +128,13 @@ def water_fill(lengths: list[int], room: int) -> list[int]:
 
 
 def _encode(tokenizer, text: str) -> list[int]:
+    """Template text: its special tokens (chat markers) are meant and kept."""
     return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+
+def encode_user_text(tokenizer, text: str) -> list[int]:
+    """Text from data or a request: special-token strings in it stay ordinary text."""
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] if text else []
 
 
 def _encode_default(tokenizer, text: str) -> list[int]:

@@ -16,8 +16,10 @@ class RemoteScorer:
     pointwise = False  # the server decides; rewards without references go to it as they are
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0, retries: int = 20):
-        import httpx
-
+        try:
+            import httpx
+        except ImportError:
+            raise RewardKitError("RemoteScorer needs httpx: pip install 'rewardkit[serve]'") from None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
         self.retries = retries

@@ -100,7 +100,7 @@ def load_backbone(name_or_path: str | Path, *, dtype: str | torch.dtype | None =
         model, tokenizer = load_gguf(resolved)
         model = model.to(torch_dtype)
     else:
-        use_safetensors = _has_safetensors(resolved)
+        use_safetensors = require_safetensors(resolved)
         tokenizer = load_tokenizer(resolved, trust_remote_code=trust_remote_code)
         try:
             model = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch_dtype, trust_remote_code=trust_remote_code,
@@ -112,7 +112,7 @@ def load_backbone(name_or_path: str | Path, *, dtype: str | torch.dtype | None =
     return model.to(target).eval(), tokenizer
 
 
-def _has_safetensors(resolved: str) -> bool | None:
+def require_safetensors(resolved: str) -> bool | None:
     path = Path(resolved)
     if not path.is_dir():
         return None  # hub id: let transformers prefer safetensors itself
@@ -128,6 +128,15 @@ def position_limit(model, default: int = 2048) -> int:
     return int(limit) if isinstance(limit, int) and limit > 0 else default
 
 
+def scoring_length(model, requested: int | None) -> int:
+    """The row limit for scoring: what was asked for, else the model's own limit; never more
+    than the model's positions (rows beyond them would index past its position table)."""
+    limit = position_limit(model)
+    if requested is not None and requested > limit:
+        raise ModelError(f"--max-length {requested} exceeds the model's limit of {limit} positions")
+    return requested or limit
+
+
 def load_classifier(path: str, *, dtype=None, device: str | None = None, trust_remote_code: bool = False,
                     num_labels: int | None = None):
     """(model, tokenizer) for a `…ForSequenceClassification` directory (or a LoRA adapter over
@@ -136,7 +145,7 @@ def load_classifier(path: str, *, dtype=None, device: str | None = None, trust_r
 
     if Path(path, "adapter_config.json").is_file():
         return load_adapter(path, dtype=dtype, device=device, classifier=True)
-    _has_safetensors(path)
+    require_safetensors(path)
     target = choose_device(device)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     extra = {} if num_labels is None else {"num_labels": num_labels}
@@ -169,7 +178,7 @@ def load_adapter(path: str, *, dtype=None, device: str | None = None, classifier
         from transformers import AutoModelForSequenceClassification
 
         base_dir = resolve_model_path(base_path)
-        _has_safetensors(base_dir)
+        require_safetensors(base_dir)
         base = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1, use_safetensors=True,
                                                                   dtype=choose_dtype(dtype, target))
     else:

@@ -16,16 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 try:
-    from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+    from fastapi import APIRouter, Depends, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("serving needs the 'serve' extra: pip install 'rewardkit[serve]'") from exc
 
+from rewardkit.data.readers import undecodable
 from rewardkit.errors import RewardKitError
 from rewardkit.scoring.calibration import normalize
 from rewardkit.scoring.protocol import sigmoid, to_scale
 from rewardkit.serve.batcher import MicroBatcher, QueueFull
+from rewardkit.serve.guard import RequestGuard
 from rewardkit.serve.queries import QueryError, split_query
 from rewardkit.serve.schemas import CompareRequest, GetRewardRequest, RankRequest, RewardRequest, to_prompt
 from rewardkit.types import prompt_to_text
@@ -36,6 +38,9 @@ class ServeSettings:
     api_key: Optional[str] = None
     max_items: int = 512  # per request
     max_body_bytes: int = 8 * 2**20
+    read_timeout_s: float = 10.0  # a client that stalls this long while sending its body gets 408
+    max_text_chars: int = 200_000  # per prompt / response / reference (longer text is truncated anyway)
+    max_rank_comparisons: int = 256  # per /rank request (round_robin on n responses costs n(n−1)/2)
     max_queue: int = 2048  # comparison jobs waiting, all requests together
     max_batch_items: int = 256
     max_wait_ms: float = 5.0
@@ -66,7 +71,8 @@ def create_app(scorer, settings: Optional[ServeSettings] = None) -> FastAPI:
     app = FastAPI(title="rewardkit", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ServeContext(scorer, settings, batcher)
     app.state.batcher = batcher
-    app.middleware("http")(limit_body)
+    app.add_middleware(RequestGuard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes,
+                       read_timeout_s=settings.read_timeout_s)
     app.add_exception_handler(RequestValidationError, bad_request)
     app.add_exception_handler(QueueFull, overloaded)
     app.add_exception_handler(RewardKitError, user_error)
@@ -75,14 +81,6 @@ def create_app(scorer, settings: Optional[ServeSettings] = None) -> FastAPI:
 
 
 # ---- errors and limits ------------------------------------------------------------------
-
-async def limit_body(request: Request, call_next):
-    limit = request.app.state.ctx.settings.max_body_bytes
-    length = request.headers.get("content-length")
-    if length is not None and int(length) > limit:
-        return JSONResponse({"error": f"request body of {length} bytes exceeds the {limit}-byte limit"}, status_code=413)
-    return await call_next(request)
-
 
 async def bad_request(request: Request, exc: RequestValidationError):
     problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
@@ -103,20 +101,27 @@ def context(request: Request) -> ServeContext:
     return request.app.state.ctx
 
 
-def authorize(request: Request) -> None:
-    key = context(request).settings.api_key
-    if key is None:
-        return
-    if request.headers.get("authorization", "") != f"Bearer {key}":
-        raise HTTPException(status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-
 def check_sizes(settings: ServeSettings, **lists) -> None:
+    """Equal lengths, the item limit, and text a tokenizer can take, before anything is queued."""
     lengths = {k: len(v) for k, v in lists.items() if v is not None}
     if len(set(lengths.values())) > 1:
         raise RewardKitError(f"lists must have the same length, got {lengths}")
     if any(n > settings.max_items for n in lengths.values()):
         raise RewardKitError(f"at most {settings.max_items} items per request, got {max(lengths.values())}")
+    for name, values in lists.items():
+        for index, value in enumerate(values or []):
+            check_text(settings, value, f"{name}[{index}]")
+
+
+def check_text(settings: ServeSettings, value, where: str) -> None:
+    texts = [value] if isinstance(value, str) else [str(m.get("content") or "") for m in value if isinstance(m, dict)] \
+        if isinstance(value, list) else []
+    for text in texts:
+        if len(text) > settings.max_text_chars:
+            raise RewardKitError(f"{where}: {len(text)} characters; at most {settings.max_text_chars} per text")
+        problem = undecodable(text)
+        if problem:
+            raise RewardKitError(f"{where}: {problem}")
 
 
 # ---- scoring through the batcher --------------------------------------------------------
@@ -155,6 +160,13 @@ def split_queries(body: GetRewardRequest) -> tuple[list, list[str]]:
     return prompts, responses
 
 
+def rank_cost(scorer, strategy: str, n: int) -> int:
+    """Comparisons a ranking takes (what the queue counts); a pointwise model scores n rows."""
+    if scorer.pointwise:
+        return n
+    return {"round_robin": n * (n - 1) // 2, "reference": n}.get(strategy, max(1, n - 1))
+
+
 # ---- routes -----------------------------------------------------------------------------
 
 router = APIRouter()
@@ -165,7 +177,7 @@ async def health(ctx: ServeContext = Depends(context)):
     return {"status": "ok", "kind": ctx.scorer.kind, "queue_depth": ctx.batcher.depth}
 
 
-@router.get("/metrics", dependencies=[Depends(authorize)])
+@router.get("/metrics")
 async def metrics(ctx: ServeContext = Depends(context)):
     m = ctx.batcher.metrics
     latencies = sorted(m["latencies_ms"])
@@ -180,7 +192,7 @@ async def metrics(ctx: ServeContext = Depends(context)):
             "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)}}
 
 
-@router.post("/compare", dependencies=[Depends(authorize)])
+@router.post("/compare")
 async def compare(body: CompareRequest, ctx: ServeContext = Depends(context)):
     check_sizes(ctx.settings, prompts=body.prompts, responses_a=body.responses_a, responses_b=body.responses_b)
     prompts = prompts_of(body.prompts)
@@ -192,23 +204,29 @@ async def compare(body: CompareRequest, ctx: ServeContext = Depends(context)):
     return {"probabilities": probs}
 
 
-@router.post("/reward", dependencies=[Depends(authorize)])
+@router.post("/reward")
 async def reward(body: RewardRequest, ctx: ServeContext = Depends(context)):
     check_sizes(ctx.settings, prompts=body.prompts, responses=body.responses, references=body.references)
     rewards, probs = await rewards_for(ctx, prompts_of(body.prompts), body.responses, body.references)
     return {"rewards": rewards, "probabilities": probs}
 
 
-@router.post("/rank", dependencies=[Depends(authorize)])
+@router.post("/rank")
 async def rank(body: RankRequest, ctx: ServeContext = Depends(context)):
     check_sizes(ctx.settings, responses=body.responses)
+    check_text(ctx.settings, body.prompt, "prompt")
     prompt = to_prompt(body.prompt)
-    result = await ctx.batcher.submit("call", fn=lambda: ctx.scorer.rank(prompt, body.responses, strategy=body.strategy,
-                                                                         reference=body.reference))
+    cost = rank_cost(ctx.scorer, body.strategy, len(body.responses))
+    if cost > ctx.settings.max_rank_comparisons:
+        raise RewardKitError(f"ranking {len(body.responses)} responses with {body.strategy!r} takes {cost} comparisons; "
+                             f"at most {ctx.settings.max_rank_comparisons} per request (use knockout or reference, "
+                             "or fewer responses)")
+    result = await ctx.batcher.submit("call", cost=cost, fn=lambda: ctx.scorer.rank(
+        prompt, body.responses, strategy=body.strategy, reference=body.reference))
     return {"order": result.order, "scores": result.scores, "best": result.best, "strategy": result.strategy}
 
 
-@router.post("/get_reward", dependencies=[Depends(authorize)])
+@router.post("/get_reward")
 async def get_reward(body: GetRewardRequest, ctx: ServeContext = Depends(context)):
     check_sizes(ctx.settings, query=body.query, prompts=body.prompts, labels=body.labels)
     prompts, responses = split_queries(body)

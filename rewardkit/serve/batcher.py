@@ -35,11 +35,16 @@ class Job:
     future: asyncio.Future | None = None
     loop: asyncio.AbstractEventLoop | None = None
     enqueued: float = field(default_factory=time.perf_counter)
+    cost: int = 1  # comparisons it will take: what the queue bound counts
 
 
 class MicroBatcher:
-    def __init__(self, scorer, *, max_queue: int = 1024, max_batch_items: int = 256, max_wait_ms: float = 5.0):
+    def __init__(self, scorer, *, max_queue: int = 1024, max_batch_items: int = 256, max_wait_ms: float = 5.0,
+                 call_grace_ms: float = 500.0):
         self.scorer = scorer
+        # a waiting "call" job (e.g. a ranking) lets mergeable jobs queued behind it go first
+        # for this long, so one large request does not hold up many small ones
+        self.call_grace = call_grace_ms / 1000
         self.max_queue, self.max_batch_items = max_queue, max_batch_items
         self.max_wait = max_wait_ms / 1000
         self._queue: deque[Job] = deque()
@@ -55,16 +60,19 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queued_items
 
-    async def submit(self, kind: str, items: list[tuple] | None = None, fn: Callable[[], Any] | None = None):
+    async def submit(self, kind: str, items: list[tuple] | None = None, fn: Callable[[], Any] | None = None,
+                     cost: int | None = None):
+        """Queue a job and wait for its result. `cost` (comparisons; default: one per item)
+        is what counts against the queue bound."""
         loop = asyncio.get_running_loop()
         job = Job(kind, list(items or []), fn, loop.create_future(), loop)
-        size = max(1, len(job.items))
+        job.cost = max(1, cost if cost is not None else len(job.items))
         with self._lock:
-            if self._queued_items + size > self.max_queue:
+            if self._queued_items + job.cost > self.max_queue:
                 self.metrics["rejected"] += 1
                 raise QueueFull()
             self._queue.append(job)
-            self._queued_items += size
+            self._queued_items += job.cost
             self.metrics["requests"] += 1
             self._lock.notify()
         return await job.future
@@ -81,22 +89,22 @@ class MicroBatcher:
                 self._lock.wait()
             if self._stop:
                 return []
-            first = self._queue[0]
-            if first.kind == "call":
-                self._queue.popleft()
-                self._queued_items -= 1
-                return [first]
+            call = next((job for job in self._queue if job.kind == "call"), None)
+            mergeable = any(job.kind != "call" for job in self._queue)
+            if call is not None and (not mergeable or time.perf_counter() - call.enqueued > self.call_grace):
+                self._queue.remove(call)
+                self._queued_items -= call.cost
+                return [call]
         time.sleep(self.max_wait)  # let concurrent requests join this batch
         with self._lock:
             taken, items = [], 0
-            while self._queue and self._queue[0].kind != "call":
-                job = self._queue[0]
+            for job in [j for j in self._queue if j.kind != "call"]:
                 if taken and items + len(job.items) > self.max_batch_items:
                     break
-                self._queue.popleft()
+                self._queue.remove(job)
                 taken.append(job)
                 items += len(job.items)
-                self._queued_items -= max(1, len(job.items))
+                self._queued_items -= job.cost
             return taken
 
     def _work(self) -> None:
@@ -106,16 +114,25 @@ class MicroBatcher:
                 if self._stop:
                     return
                 continue
-            try:
-                results = self._predict(jobs)
-            except Exception as exc:  # every waiting request learns of the failure
-                for job in jobs:
-                    job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
-                continue
-            now = time.perf_counter()
-            for job, result in zip(jobs, results):
-                self.metrics["latencies_ms"].append((now - job.enqueued) * 1000)
-                job.loop.call_soon_threadsafe(_set_result, job.future, result)
+            for job, outcome in self._run_isolated(jobs):
+                if isinstance(outcome, BaseException):
+                    job.loop.call_soon_threadsafe(_set_exception, job.future, outcome)
+                    continue
+                self.metrics["latencies_ms"].append((time.perf_counter() - job.enqueued) * 1000)
+                job.loop.call_soon_threadsafe(_set_result, job.future, outcome)
+
+    def _run_isolated(self, jobs: list[Job]) -> list[tuple[Job, Any]]:
+        """(job, result or exception): a merged batch that fails is re-run one job at a time,
+        so one bad request fails alone instead of failing every request merged with it."""
+        try:
+            return list(zip(jobs, self._predict(jobs)))
+        except Exception as exc:  # noqa: BLE001 - reported to the requests, never swallowed
+            if len(jobs) == 1:
+                return [(jobs[0], exc)]
+        outcomes = []
+        for job in jobs:
+            outcomes.extend(self._run_isolated([job]))
+        return outcomes
 
     def _predict(self, jobs: list[Job]) -> list[Any]:
         if jobs[0].kind == "call":

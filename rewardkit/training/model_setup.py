@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.errors import ConfigError
-from rewardkit.models.loading import load_backbone, load_tokenizer, resolve_model_path
+from rewardkit.models.loading import load_backbone, load_tokenizer, require_safetensors, resolve_model_path
 from rewardkit.models.manifest import ModelManifest, write_manifest
 from rewardkit.training.loop_config import LoopConfig
 
@@ -21,8 +21,9 @@ def load_for_training(config: LoopConfig, *, value_head: bool = False, freeze_em
 
         path = resolve_model_path(config.model)
         tokenizer = load_tokenizer(path, trust_remote_code=config.trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, dtype=dtype, trust_remote_code=config.trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(  # safetensors only, as everywhere
+            path, num_labels=1, dtype=dtype, trust_remote_code=config.trust_remote_code,
+            use_safetensors=require_safetensors(path))
         model.config.pad_token_id = tokenizer.pad_token_id
     else:
         model, tokenizer = load_backbone(config.model, dtype=dtype, device="cpu",

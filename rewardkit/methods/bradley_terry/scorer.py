@@ -7,7 +7,7 @@ from typing import Sequence
 from rewardkit.data.templates import PromptTemplate, default_reward_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.models.heads import value_rewards
-from rewardkit.models.loading import load_classifier, position_limit
+from rewardkit.models.loading import load_classifier, scoring_length
 from rewardkit.scoring.engine import ScoreRequest, ScoringEngine
 from rewardkit.scoring.pointwise import PointwiseScorer
 from rewardkit.scoring.protocol import ScorerOptions, same_length
@@ -22,7 +22,7 @@ class BradleyTerryScorer(PointwiseScorer):
     def __init__(self, model, tokenizer, template: PromptTemplate, *, max_length: int | None = None,
                  max_batch_tokens: int = 8192, use_prefix_cache: bool = True):
         self.model, self.tokenizer, self.template = model, tokenizer, template
-        self.max_length = max_length or position_limit(model)
+        self.max_length = scoring_length(model, max_length)
         self.encoder = SegmentEncoder(tokenizer, template, self.max_length)
         self.engine = ScoringEngine(model, lambda h: value_rewards(model, h)[:, None], tokenizer.pad_token_id,
                                     max_batch_tokens=max_batch_tokens, use_prefix_cache=use_prefix_cache)

@@ -15,7 +15,7 @@ import torch
 from rewardkit.data.templates import PromptTemplate, default_judge_template
 from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
 from rewardkit.models.heads import candidate_logits
-from rewardkit.models.loading import load_causal_lm_or_adapter, position_limit
+from rewardkit.models.loading import load_causal_lm_or_adapter, scoring_length
 from rewardkit.scoring.engine import ScoreRequest, ScoringEngine
 from rewardkit.scoring.protocol import Comparison, ScorerOptions, resolve_references, same_length, to_scale
 from rewardkit.types import Prompt, prompt_to_text
@@ -42,7 +42,7 @@ class PairwiseJudge:
         template.require_pair_slots("judge template")
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.label_ids = torch.tensor(label_token_ids(tokenizer, template.labels))
-        self.max_length = max_length or position_limit(model)  # never a training cap unless asked for
+        self.max_length = scoring_length(model, max_length)  # never a training cap unless asked for
         self.encoder = SegmentEncoder(tokenizer, template, self.max_length)
         self.engine = ScoringEngine(model, self._head, tokenizer.pad_token_id, max_batch_tokens=max_batch_tokens,
                                     use_prefix_cache=use_prefix_cache)
