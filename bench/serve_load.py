@@ -8,6 +8,12 @@ every request must end in a result or a 503, and the server's memory must stay f
 Bounded in count and time; traffic goes to 127.0.0.1 only.
 
     python bench/serve_load.py [--model smollm2-135m] [--requests 48] [--soak 10000]
+    python bench/serve_load.py --hostile-only 0.3 --requests 120   # the hostile mix alone
+
+Hostile mix: a fraction of the requests are bad — malformed JSON, a lone surrogate in the
+text, an oversized declared body, an oversized chunked body with no Content-Length, a /rank
+past the comparison cap — sent among good ones from 8 clients; every bad one must get a 4xx,
+and the good ones' success rate and p99 are reported.
 """
 
 from __future__ import annotations
@@ -115,6 +121,62 @@ async def soak(port: int, pid: int, total: int, rate: float) -> dict:
             "rss_trace_mb": [round(m) for m in memory]}
 
 
+def hostile_request(i: int):
+    """(method kwargs, expected status class) for the i-th bad request of the mix."""
+    kind = i % 5
+    if kind == 0:
+        return {"url": "/get_reward", "content": b"{not json", "headers": {"content-type": "application/json"}}, 400
+    if kind == 1:
+        text = '{"query": ["q\\ud800 a"], "prompts": ["q"], "labels": ["r"]}'
+        return {"url": "/get_reward", "content": text.encode(), "headers": {"content-type": "application/json"}}, 400
+    if kind == 2:
+        return {"url": "/get_reward", "content": b" " * (9 * 2**20), "headers": {"content-type": "application/json"}}, 413
+
+    async def chunks():
+        for _ in range(10):
+            yield b" " * 2**20
+
+    if kind == 3:
+        return {"url": "/get_reward", "content": chunks(), "headers": {"content-type": "application/json"}}, 413
+    many = {"prompt": QUESTION, "responses": [f"answer {j}" for j in range(40)], "strategy": "round_robin"}
+    return {"url": "/rank", "json": many}, 400
+
+
+async def hostile_mix(port: int, clients: int, good: int, fraction: float) -> dict:
+    """Good /get_reward requests with bad ones interleaved at `fraction` of the traffic."""
+    plan = []
+    bad_every = max(1, round(1 / fraction)) if fraction > 0 else 0
+    for i in range(good):
+        plan.append(("good", i))
+        if bad_every and i % bad_every == 0:
+            plan.append(("bad", len(plan)))
+    results = {"good": [], "bad_ok": 0, "bad_wrong": 0}
+    queue = iter(plan)
+
+    async def client(ac: httpx.AsyncClient):
+        for kind, i in queue:
+            start = time.perf_counter()
+            if kind == "good":
+                response = await ac.post("/get_reward", json=body(i))
+                results["good"].append((response.status_code, time.perf_counter() - start))
+                continue
+            kwargs, expected = hostile_request(i)
+            try:
+                response = await ac.post(**kwargs)
+                right = response.status_code == expected
+            except httpx.HTTPError:  # the server may close an oversized upload early: also a refusal
+                right = expected == 413
+            results["bad_ok" if right else "bad_wrong"] += 1
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                                 limits=httpx.Limits(max_connections=clients + 4)) as ac:
+        await asyncio.gather(*[client(ac) for _ in range(clients)])
+    ok = sorted(lat for code, lat in results["good"] if code == 200)
+    return {"good_sent": len(results["good"]), "good_ok": len(ok),
+            "good_p99_ms": ok[min(len(ok) - 1, int(0.99 * len(ok)))] * 1000 if ok else float("nan"),
+            "bad_sent": results["bad_ok"] + results["bad_wrong"], "bad_refused_as_expected": results["bad_ok"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
@@ -124,13 +186,18 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=10000)
     parser.add_argument("--soak-only", type=float, default=None, metavar="REQ_PER_S",
                         help="skip the load levels and soak at this rate")
+    parser.add_argument("--hostile", type=float, default=0.2, help="share of bad requests in the hostile mix (0: skip)")
+    parser.add_argument("--hostile-only", type=float, default=None, metavar="SHARE",
+                        help="run only the hostile mix, with this share of bad requests")
     args = parser.parse_args()
+    if args.hostile_only is not None:
+        args.hostile, args.soak, args.levels = args.hostile_only, 0, []
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     print(f"hardware: {hardware()}")
     print(f"settings: model={args.model}, one /get_reward query per request (judge vs a reference, both orders), "
           f"{args.requests} requests per level, cap {args.seconds:.0f}s")
     capacity = {}
-    pairs = () if args.soak_only else (("batched", 256), ("unbatched", 1))
+    pairs = () if args.soak_only or not args.levels else (("batched", 256), ("unbatched", 1))
     for label, batch_items in pairs:
         port = free_port()
         server = start_server(args.model, port, batch_items, max_queue=4096)
@@ -144,10 +211,22 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
-    for clients in args.levels if not args.soak_only else ():
+    for clients in args.levels if pairs else ():
         b, u = capacity[("batched", clients)], capacity[("unbatched", clients)]
         print(f"  ratio at {clients} clients: throughput {b['throughput'] / u['throughput']:.2f}x, "
               f"p99 {b['p99_ms'] / u['p99_ms']:.2f}x (batched / unbatched)")
+    if args.hostile:
+        port = free_port()
+        server = start_server(args.model, port, 256, max_queue=4096)
+        try:
+            asyncio.run(load(port, 2, 4, 60))  # warm-up
+            r = asyncio.run(hostile_mix(port, 8, args.requests, args.hostile))
+        finally:
+            server.terminate()
+            server.wait(30)
+        print(f"hostile mix ({args.hostile:.0%} bad, 8 clients): good requests {r['good_ok']}/{r['good_sent']} answered "
+              f"200, p99 {r['good_p99_ms']:.0f} ms; bad requests refused as expected {r['bad_refused_as_expected']}/"
+              f"{r['bad_sent']}", flush=True)
     if args.soak:
         rate = args.soak_only or 4 * max(r["throughput"] for (label, _), r in capacity.items() if label == "batched")
         port = free_port()
