@@ -53,6 +53,10 @@ class RemoteScorer:
                                           "responses": list(responses)})["rewards"]
         return [to_scale(p, scale) for p in self.compare_to_references(prompts, responses, references)]
 
+    def get_reward(self, queries: list[str], prompts: list[str] | None, labels: list | None) -> dict:
+        """OpenRLHF's /get_reward, as the server answers it."""
+        return self._post("/get_reward", {"query": queries, "prompts": prompts, "labels": labels})
+
     def rank(self, prompt, responses: Sequence[str], strategy: str = "knockout", reference: str | None = None):
         from rewardkit.ranking import RankResult
 

@@ -14,10 +14,11 @@ Modes:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 from rewardkit.errors import RewardKitError
-from rewardkit.types import FieldProblem, Prompt, message_from_dict, prompt_from_json
+from rewardkit.types import FieldProblem, Prompt, message_from_dict, prompt_from_json, prompt_to_text
 
 MODES = ("reference", "round_robin")
 
@@ -49,30 +50,51 @@ class JudgeRewardFunction:
         self.scorer, self.mode, self.reference_column = scorer, mode, reference_column
         self.__name__ = name or f"rewardkit_{mode}"  # TRL logs each reward function under its __name__
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns) -> list[float]:
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns) -> list[float | None]:
+        """One reward per completion; None where none can be given (TRL turns it into NaN and
+        leaves the row out of its reward statistics)."""
         if len(prompts) != len(completions):
             raise RewardKitError(f"got {len(prompts)} prompts for {len(completions)} completions")
         questions = [_prompt(p, i) for i, p in enumerate(prompts)]
         answers = [_completion(c, i) for i, c in enumerate(completions)]
         if self.mode == "reference":
-            references = columns.get(self.reference_column)
-            if references is None:
-                raise RewardKitError(f"mode 'reference' needs a dataset column '{self.reference_column}' with a "
-                                     "reference answer per prompt (or use mode='round_robin')")
-            return self.scorer.reward(questions, answers, [_completion(r, i, self.reference_column) for i, r in enumerate(references)])
+            return self._reference(questions, answers, columns.get(self.reference_column))
         return self._round_robin(questions, answers)
 
-    def _round_robin(self, questions, answers) -> list[float]:
-        rewards: list[float] = []
-        start = 0
-        while start < len(answers):  # consecutive completions of the same prompt form a group
-            end = start + 1
-            while end < len(answers) and questions[end] == questions[start]:
-                end += 1
-            if end - start == 1:
-                rewards.append(0.0)
-            else:
-                result = self.scorer.rank(questions[start], answers[start:end], strategy="round_robin")
-                rewards.extend(float(s) for s in result.scores)
-            start = end
+    def _reference(self, questions, answers, references) -> list[float | None]:
+        if references is None:
+            raise RewardKitError(f"mode 'reference' needs a dataset column '{self.reference_column}' with a "
+                                 "reference answer per prompt (or use mode='round_robin')")
+        refs = [None if r is None else _completion(r, i, self.reference_column) for i, r in enumerate(references)]
+        rows = [i for i, r in enumerate(refs) if r is not None]
+        if len(rows) < len(refs):
+            warnings.warn(f"rewardkit: {len(refs) - len(rows)} row(s) have no reference answer; their reward is None",
+                          stacklevel=2)
+        rewards: list[float | None] = [None] * len(answers)
+        if rows:
+            scores = self.scorer.reward([questions[i] for i in rows], [answers[i] for i in rows], [refs[i] for i in rows])
+            for i, score in zip(rows, scores):
+                rewards[i] = float(score)
+        return rewards
+
+    def _round_robin(self, questions, answers) -> list[float | None]:
+        """Completions are grouped by prompt wherever they are in the batch (Online DPO
+        interleaves prompts; a GRPO group may be split over ranks); a prompt with one
+        completion here has nothing to be compared with: None, with a warning."""
+        groups: dict[str, list[int]] = {}
+        for index, question in enumerate(questions):
+            groups.setdefault(prompt_to_text(question), []).append(index)
+        rewards: list[float | None] = [None] * len(answers)
+        alone = 0
+        for members in groups.values():
+            if len(members) == 1:
+                alone += 1
+                continue
+            result = self.scorer.rank(questions[members[0]], [answers[i] for i in members], strategy="round_robin")
+            for i, score in zip(members, result.scores):
+                rewards[i] = float(score)
+        if alone:
+            warnings.warn(f"rewardkit round_robin: {alone} prompt(s) have a single completion in this call (e.g. one "
+                          "completion per rank); their reward is None. Use mode='reference', or keep a prompt's "
+                          "completions on one process", stacklevel=2)
         return rewards

@@ -1,52 +1,90 @@
 """verl custom reward functions, backed by a local reward model or a rewardkit server.
 
-verl calls `compute_score(data_source, solution_str, ground_truth, extra_info)` per sample
-(`custom_reward_function.path` / `.name` in its config), or the batch form with lists. Here
+Checked against verl 0.9.x. Its reward loop calls
+`compute_score(data_source=…, solution_str=…, ground_truth=…, extra_info=…,
+reward_router_address=…, reward_model_tokenizer=…, **reward_kwargs)` once per sample: awaited
+when the function is a coroutine (`compute_score_async`), else in a thread pool. Set
+`reward.custom_reward_function.path=<this file>` and `.name=compute_score_async` (or
+`compute_score`). The legacy batch route (`reward_model.reward_manager=batch`, older verl)
+calls `compute_score_batch` with lists. Keywords this module does not use are accepted and
+ignored.
+
 `ground_truth` is the reference answer and the question comes from `extra_info["question"]`
-(or "prompt"); the score is the log-odds that the solution beats the reference (0 = equal).
+(or "prompt" / "query"); the score is the log-odds that the solution beats the reference
+(0 = as good). A pointwise model (Bradley–Terry) needs no reference.
 
 Which model: REWARDKIT_URL (a running `rewardkit serve`, optional REWARDKIT_API_KEY) or
-REWARDKIT_MODEL (a trained directory or built-in name, loaded once per worker process).
+REWARDKIT_MODEL (loaded once per process; concurrent calls from verl's threads are merged
+into one scorer call, see integrations/shared.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from functools import lru_cache
+import threading
 
 from rewardkit.errors import RewardKitError
 
+QUESTION_KEYS = ("question", "prompt", "query")
+_remote_lock = threading.Lock()
+_remote = None
 
-@lru_cache(maxsize=1)
+
 def _scorer():
+    global _remote
     if os.environ.get("REWARDKIT_URL"):
-        from rewardkit.integrations.remote import RemoteScorer
+        with _remote_lock:
+            if _remote is None:
+                from rewardkit.integrations.remote import RemoteScorer
 
-        return RemoteScorer(os.environ["REWARDKIT_URL"], os.environ.get("REWARDKIT_API_KEY"))
-    if os.environ.get("REWARDKIT_MODEL"):
-        from rewardkit.scoring import load_reward_model
+                _remote = RemoteScorer(os.environ["REWARDKIT_URL"], os.environ.get("REWARDKIT_API_KEY"))
+            return _remote
+    from rewardkit.integrations.shared import shared_scorer
 
-        return load_reward_model(os.environ["REWARDKIT_MODEL"])
-    raise RewardKitError("set REWARDKIT_URL (a rewardkit server) or REWARDKIT_MODEL (a model directory) for verl rewards")
+    return shared_scorer()
 
 
-def _question(extra_info) -> str:
+def _question(extra_info, index: int) -> str:
     if isinstance(extra_info, dict):
-        for key in ("question", "prompt", "query"):
-            if isinstance(extra_info.get(key), str):
+        for key in QUESTION_KEYS:
+            if isinstance(extra_info.get(key), str) and extra_info[key].strip():
                 return extra_info[key]
-    return ""
+    raise RewardKitError(f"sample {index}: extra_info has no question (looked for {', '.join(QUESTION_KEYS)}); "
+                         "put the prompt text in the dataset's extra_info['question']")
 
 
-def compute_score(data_source, solution_str: str, ground_truth: str, extra_info=None, scorer=None) -> float:
+def _reference(ground_truth, index: int, pointwise: bool) -> str | None:
+    if ground_truth is None or (isinstance(ground_truth, str) and not ground_truth.strip()):
+        if pointwise:
+            return None
+        raise RewardKitError(f"sample {index}: ground_truth is empty; a pairwise judge needs a reference answer "
+                             "(reward_model.ground_truth in the dataset)")
+    return ground_truth if isinstance(ground_truth, str) else str(ground_truth)
+
+
+def compute_score(data_source=None, solution_str: str = "", ground_truth=None, extra_info=None, scorer=None,
+                  **kwargs) -> float:
     """One sample: log-odds that `solution_str` beats the reference `ground_truth`."""
     return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], scorer=scorer)[0]
 
 
-def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, scorer=None) -> list[float]:
-    """Batch form: one judge call for the whole batch (fast path for verl's batch reward manager)."""
+async def compute_score_async(data_source=None, solution_str: str = "", ground_truth=None, extra_info=None,
+                              scorer=None, **kwargs) -> float:
+    """The coroutine form verl's reward loop awaits; the model runs in a worker thread, and
+    concurrent samples are merged into one scorer call."""
+    return await asyncio.to_thread(compute_score, data_source, solution_str, ground_truth, extra_info, scorer)
+
+
+def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, scorer=None,
+                        **kwargs) -> list[float]:
+    """Batch form (verl's legacy batch reward manager): one scorer call for the whole batch."""
     extra_infos = extra_infos if extra_infos is not None else [None] * len(solution_strs)
     if not (len(data_sources) == len(solution_strs) == len(ground_truths) == len(extra_infos)):
         raise RewardKitError("data_sources, solution_strs, ground_truths and extra_infos must have the same length")
-    questions = [_question(info) for info in extra_infos]
-    return (scorer or _scorer()).reward(questions, list(solution_strs), [str(g) for g in ground_truths])
+    scorer = scorer or _scorer()
+    questions = [_question(info, i) for i, info in enumerate(extra_infos)]
+    references = [_reference(g, i, scorer.pointwise) for i, g in enumerate(ground_truths)]
+    if scorer.pointwise and all(r is None for r in references):
+        return list(scorer.reward(questions, list(solution_strs)))
+    return list(scorer.reward(questions, list(solution_strs), references))

@@ -28,7 +28,7 @@ from rewardkit.scoring.calibration import normalize
 from rewardkit.scoring.protocol import sigmoid, to_scale
 from rewardkit.serve.batcher import MicroBatcher, QueueFull
 from rewardkit.serve.guard import RequestGuard
-from rewardkit.serve.queries import QueryError, split_query
+from rewardkit.serve.queries import QueryError, label_reference, split_query
 from rewardkit.serve.schemas import CompareRequest, GetRewardRequest, RankRequest, RewardRequest, to_prompt
 from rewardkit.types import prompt_to_text
 
@@ -128,17 +128,19 @@ def check_text(settings: ServeSettings, value, where: str) -> None:
 
 async def rewards_for(ctx: ServeContext, prompts, responses, references) -> tuple[list[float], list[float]]:
     """(rewards, probabilities): a pointwise model without references gives its scalar (and
-    σ of it); otherwise P(response better than its reference) on the log-odds scale."""
+    σ of it); otherwise P(response better than its reference) on the log-odds scale. A None
+    reference (per item) is looked up in the server's --references by question."""
     if references is None and ctx.scorer.pointwise:
         raw = await ctx.batcher.submit("reward", items=list(zip(prompts, responses)))
         return normalize(raw, ctx.settings.normalization), [sigmoid(r) for r in raw]
-    if references is None:
-        references = [ctx.settings.references.get(prompt_to_text(p)) for p in prompts]
-        missing = sum(r is None for r in references)
-        if missing:
-            raise RewardKitError(f"{missing} item(s) have no reference answer: a pairwise judge rewards a response "
-                                 "relative to a reference; send 'references' (or OpenRLHF 'labels'), or start the "
-                                 "server with --references FILE")
+    references = list(references) if references is not None else [None] * len(prompts)
+    references = [r if r is not None else ctx.settings.references.get(prompt_to_text(p))
+                  for p, r in zip(prompts, references)]
+    missing = [i for i, r in enumerate(references) if r is None]
+    if missing:
+        raise RewardKitError(f"item(s) {missing[:10]} have no reference answer: a pairwise judge rewards a response "
+                             "relative to a reference; send 'references' (or OpenRLHF 'labels'), or start the "
+                             "server with --references FILE")
     p = await ctx.batcher.submit("reference", items=list(zip(prompts, responses, references)))
     return normalize([to_scale(x, "logodds") for x in p], ctx.settings.normalization), p
 
@@ -147,17 +149,18 @@ def prompts_of(values: list, field_name: str = "prompts") -> list:
     return [to_prompt(p, f"{field_name}[{i}]") for i, p in enumerate(values)]
 
 
-def split_queries(body: GetRewardRequest) -> tuple[list, list[str]]:
-    """OpenRLHF's templated queries → (questions, responses)."""
-    prompts, responses = [], []
+def split_queries(body: GetRewardRequest) -> tuple[list, list[str], list[str | None]]:
+    """OpenRLHF's templated queries → (questions, responses, per-item references or None)."""
+    prompts, responses, references = [], [], []
     for i, query in enumerate(body.query):
         try:
             prompt, response = split_query(query, body.prompts[i] if body.prompts else None)
+            references.append(label_reference(body.labels[i]) if body.labels else None)
         except QueryError as exc:
             raise RewardKitError(f"query[{i}]: {exc}") from None
         prompts.append(prompt)
         responses.append(response)
-    return prompts, responses
+    return prompts, responses, references
 
 
 def rank_cost(scorer, strategy: str, n: int) -> int:
@@ -229,9 +232,8 @@ async def rank(body: RankRequest, ctx: ServeContext = Depends(context)):
 @router.post("/get_reward")
 async def get_reward(body: GetRewardRequest, ctx: ServeContext = Depends(context)):
     check_sizes(ctx.settings, query=body.query, prompts=body.prompts, labels=body.labels)
-    prompts, responses = split_queries(body)
-    references = None
-    if body.labels is not None and all(isinstance(x, str) and x.strip() for x in body.labels):
-        references = list(body.labels)
+    prompts, responses, references = split_queries(body)
+    if ctx.scorer.pointwise and all(r is None for r in references):
+        references = None  # a scalar model needs no reference
     rewards, probs = await rewards_for(ctx, prompts, responses, references)
     return {"rewards": rewards, "scores": rewards, "extra_logs": {"p_better_than_reference": probs}}

@@ -32,18 +32,31 @@ class QueryError(ValueError):
 
 
 def split_query(query: str, prompt: str | None) -> tuple[Prompt, str]:
-    """(question as messages or text, response text) for one OpenRLHF-style query."""
-    if prompt:
-        if not query.startswith(prompt):
-            raise QueryError("query does not start with its prompt; send the templated prompt in 'prompts'")
+    """(question as messages or text, response text) for one OpenRLHF-style query. The
+    response follows the templated prompt; when the query does not start with it (OpenRLHF
+    left-truncates long prompts), it follows the last assistant header instead."""
+    if prompt and query.startswith(prompt):
         prompt_text, response = prompt, query[len(prompt):]
     else:
-        cut = max((query.rfind(h) + len(h), h) for h in ASSISTANT_HEADERS if h in query)[0] if any(
-            h in query for h in ASSISTANT_HEADERS) else -1
-        if cut < 0:
-            raise QueryError("cannot find where the response starts: send 'prompts' (the templated prompt of each query)")
+        headers = [h for h in ASSISTANT_HEADERS if h in query]
+        if not headers:
+            raise QueryError("cannot find where the response starts: the query does not start with its prompt and "
+                             "has no assistant header (ChatML, Llama-3, Gemma or [INST] markup)")
+        cut = max(query.rfind(h) + len(h) for h in headers)
         prompt_text, response = query[:cut], query[cut:]
     return parse_prompt(prompt_text), strip_end_tokens(response)
+
+
+def label_reference(label) -> str | None:
+    """An OpenRLHF label as a reference answer: text as it is, a number (a math answer) as its
+    text; None or blank means "no reference for this item"."""
+    if isinstance(label, bool) or label is None:
+        return None
+    if isinstance(label, (int, float)):
+        return repr(label) if isinstance(label, float) and not label.is_integer() else str(int(label))
+    if isinstance(label, str):
+        return label if label.strip() else None
+    raise QueryError(f"a label must be text or a number, got {type(label).__name__}")
 
 
 def strip_end_tokens(text: str) -> str:

@@ -41,8 +41,8 @@ class GetRewardRequest(BaseModel):
     """OpenRLHF's remote reward call; extra keys it may add are ignored."""
 
     query: list[str]
-    prompts: Optional[list[str]] = None
-    labels: Optional[list[Optional[str]]] = None
+    prompts: Optional[list[Optional[str]]] = None
+    labels: Optional[list[Any]] = None  # text, numbers (math answers) or null, per item
 
 
 def to_prompt(value: PromptIn, where: str = "prompt"):

@@ -1,0 +1,86 @@
+"""One reward model per process for the RL adapters, safe to call from many threads.
+
+verl runs synchronous reward functions in a thread pool and OpenRLHF calls its Python-file
+reward from worker threads, one sample per call. `shared_scorer()` loads REWARDKIT_MODEL once
+(under a lock: N threads arriving together load it once, not N times) and wraps it so that
+calls arriving together from different threads are merged into one scorer call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from rewardkit.errors import RewardKitError
+
+_lock = threading.Lock()
+_shared = None
+
+
+def shared_scorer():
+    global _shared
+    with _lock:
+        if _shared is None:
+            path = os.environ.get("REWARDKIT_MODEL")
+            if not path:
+                raise RewardKitError("set REWARDKIT_URL (a rewardkit server) or REWARDKIT_MODEL (a model directory)")
+            from rewardkit import load_reward_model
+
+            _shared = ThreadMergingScorer(load_reward_model(path))
+        return _shared
+
+
+class ThreadMergingScorer:
+    """The wrapped RewardModel, with `compare_to_references` and `reward` calls from concurrent
+    threads merged: the first caller waits `window_s` for others, then scores everyone's items
+    in one call and hands each thread its slice. Other attributes pass through."""
+
+    def __init__(self, scorer, window_s: float = 0.005):
+        self.scorer, self.window_s = scorer, window_s
+        self._cond = threading.Condition()
+        self._pending: dict[str, list] = {"compare_to_references": [], "reward": []}
+        self.calls = 0  # scorer calls made (for tests and logs)
+
+    def __getattr__(self, name):
+        return getattr(self.scorer, name)
+
+    def compare_to_references(self, prompts, responses, references) -> list[float]:
+        return self._merged("compare_to_references", list(zip(prompts, responses, references)))
+
+    def reward(self, prompts, responses, references=None, **kwargs) -> list[float]:
+        if references is not None or kwargs:
+            return self.scorer.reward(prompts, responses, references, **kwargs)
+        return self._merged("reward", list(zip(prompts, responses)))
+
+    def _merged(self, method: str, items: list) -> list[float]:
+        slot = {"items": items, "result": None, "error": None, "done": False}
+        with self._cond:
+            self._pending[method].append(slot)
+            leader = len(self._pending[method]) == 1
+        if leader:
+            time.sleep(self.window_s)  # let other threads' calls join
+            with self._cond:
+                batch, self._pending[method] = self._pending[method], []
+            self._run(method, batch)
+        with self._cond:
+            self._cond.wait_for(lambda: slot["done"])
+        if slot["error"] is not None:
+            raise slot["error"]
+        return slot["result"]
+
+    def _run(self, method: str, batch: list[dict]) -> None:
+        items = [item for slot in batch for item in slot["items"]]
+        try:
+            self.calls += 1
+            scores = list(getattr(self.scorer, method)(*map(list, zip(*items)))) if items else []
+            error = None
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting thread
+            scores, error = [], exc
+        with self._cond:
+            start = 0
+            for slot in batch:
+                slot["result"], slot["error"] = scores[start:start + len(slot["items"])], error
+                slot["done"] = True
+                start += len(slot["items"])
+            self._cond.notify_all()
