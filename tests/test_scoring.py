@@ -312,3 +312,51 @@ def test_eval_report_counts_truncated_rows_and_tokens(tmp_path, tiny_model_dir):
     write_report(tmp_path / "report", results, scored, model="tiny")
     report = (tmp_path / "report" / "report.md").read_text()
     assert f"Truncation at 400 tokens: 2 of 6 scored rows cut, {2 * cut_per_row} tokens in all." in report
+
+
+def test_plain_transformers_reproduces_bradley_terry_rewards(tmp_path, tiny_model_dir):
+    """A BT model trained here scores the same in a standard loader (AutoModelForSequenceClassification
+    on tokenizer.apply_chat_template([user, assistant]), as TRL, OpenRLHF and RewardBench read it),
+    and carries the reward mean/std where OpenRLHF's normalisation looks."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rewardkit.training import LoopConfig, train_method
+
+    data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(8)]
+    train_method("bradley_terry", LoopConfig(model=str(tiny_model_dir), data=data, output=str(tmp_path / "bt"),
+                                             max_steps=3, lr=1e-2, max_length=512, batch_size=4, mixed_precision="no"))
+    ours = load_reward_model(tmp_path / "bt", dtype="fp32")
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "bt", dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "bt")
+    for prompt, response in [("q1", "good answer"), ("q2", "bad wrong"), ("q3", "sorry cannot")]:
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": response}],
+                                            tokenize=True, return_tensors="pt", return_dict=True)["input_ids"]
+        with torch.no_grad():
+            plain = model(input_ids=ids).logits[0, 0].item()
+        assert ours.score([prompt], [response])[0] == pytest.approx(plain, abs=1e-4)
+    config = json.loads((tmp_path / "bt" / "config.json").read_text())
+    rewards = ours.score([f"q{i}" for i in range(8)] * 2, ["good answer"] * 8 + ["bad wrong"] * 8)
+    assert config["mean"] == pytest.approx(float(np.mean(rewards)), abs=1e-4)
+    assert config["std"] == pytest.approx(float(np.std(rewards, ddof=1)), abs=1e-4)
+
+
+def test_export_judge_as_sequence_classifier(tmp_path, tiny_model_dir):
+    """Plain transformers on the exported classifier gives the judge's one-order probability."""
+    from transformers import AutoModelForSequenceClassification
+
+    result = CliRunner().invoke(app, ["export", str(tiny_model_dir), str(tmp_path / "cls"), "--to", "seq-cls"])
+    assert result.exit_code == 0, result.output
+    judge = load_reward_model(tiny_model_dir, dtype="fp32")
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path / "cls", dtype=torch.float32).eval()
+    config = json.loads((tmp_path / "cls" / "config.json").read_text())
+    prompt_text = config["rewardkit_judge"]["prompt"]
+    for question, a, b in [("q1", "good answer", "bad wrong"), ("2+2?", "4", "5 or so")]:
+        (detail,) = judge.compare_details([question], [a], [b])
+        ids = torch.tensor([judge.encoder.encode(question, a, b).input_ids])
+        with torch.no_grad():
+            logit = classifier(input_ids=ids).logits[0, 0].item()
+        assert sigmoid(logit) == pytest.approx(detail.p_ab, abs=1e-5)
+        text = prompt_text.format(prompt=question, response_a=a, response_b=b)
+        from_text = judge.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            assert sigmoid(classifier(input_ids=from_text).logits[0, 0].item()) == pytest.approx(detail.p_ab, abs=1e-4)

@@ -43,6 +43,9 @@ class PromptTemplate:
     system: str | None = None  # None: the chat template's own default
     labels: tuple[str, str] = ("A", "B")  # verdict texts for "A is better", "B is better"
     use_chat_template: bool = True
+    # close the assistant turn as the chat template does (end-of-turn tokens after the answer):
+    # the text every standard reward-model loader builds with apply_chat_template([user, assistant])
+    close_turn: bool = False
 
     def __post_init__(self):
         text = self.user + self.assistant
@@ -84,8 +87,10 @@ def default_judge_template() -> PromptTemplate:
 
 
 def default_reward_template() -> PromptTemplate:
-    """The Bradley-Terry model's input: the prompt as the user turn, the response as the answer."""
-    return PromptTemplate(user="{prompt}", assistant="{response_a}")
+    """The Bradley-Terry model's input: the prompt as the user turn, the response as the closed
+    assistant turn — exactly what TRL, OpenRLHF and RewardBench feed a sequence classifier, so
+    the reward is read at the position they read it."""
+    return PromptTemplate(user="{prompt}", assistant="{response_a}", close_turn=True)
 
 
 def default_pretrain_template() -> PromptTemplate:
@@ -120,7 +125,11 @@ def render_segments(template: PromptTemplate, tokenizer) -> list[tuple[str | Non
     if template.use_chat_template and getattr(tokenizer, "chat_template", None):
         messages = ([{"role": "system", "content": template.system}] if template.system else [])
         messages.append({"role": "user", "content": user})
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + assistant
+        if template.close_turn and template.assistant:
+            messages.append({"role": "assistant", "content": assistant})
+            text = tokenizer.apply_chat_template(messages, tokenize=False)
+        else:
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + assistant
     else:
         text = (template.system + "\n\n" if template.system else "") + user + "\n\n" + assistant
     segments: list[tuple[str | None, str]] = []

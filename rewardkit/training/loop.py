@@ -256,6 +256,7 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
         final = _evaluate(run)
         summary.update(final)
         run.log.write({"step": run.state["step"], **final})
+    _config_updates(run)
     accelerator = run.accelerator
     accelerator.wait_for_everyone()
     # every rank takes part: under FSDP / ZeRO-3 this gathers the sharded weights into one state dict
@@ -268,6 +269,24 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
         (run.output / "summary.json").write_text(json.dumps(summary, indent=2))
     run.emit("done", summary)
     return summary
+
+
+def _config_updates(run: Run, sample: int = 256) -> None:
+    """A method may measure something on its trained model for the saved `config.json` (the
+    Bradley–Terry reward mean/std that OpenRLHF's normalisation reads): `saved_config(forward,
+    batches)` on up to `sample` training records."""
+    describe = getattr(run.task, "saved_config", None)
+    if describe is None:
+        return
+    unwrapped = run.accelerator.unwrap_model(run.model)
+    features, size = run.train.features[:sample], run.loop.batch_size * 2
+    unwrapped.eval()
+    try:
+        updates = describe(unwrapped, (run.collate(features[i:i + size]) for i in range(0, len(features), size)))
+    finally:
+        unwrapped.train()
+    for key, value in updates.items():
+        setattr(unwrapped.backbone.config, key, value)
 
 
 def _mixed_precision(loop: LoopConfig) -> str:

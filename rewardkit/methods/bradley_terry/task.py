@@ -71,6 +71,14 @@ class BradleyTerryTask(TemplatedTask):
             total += chosen.shape[0]
         return {"eval_accuracy": right / max(1, total)}
 
+    @torch.inference_mode()
+    def saved_config(self, forward, batches: Iterable[dict]) -> dict:
+        """The reward mean and std over training responses, where OpenRLHF's
+        `--normalize_reward` reads them (`config.mean`, `config.std`)."""
+        rewards = torch.cat([torch.cat(forward(batch)) for batch in batches]).float()
+        std = rewards.std().item() if rewards.numel() > 1 else 1.0
+        return {"mean": rewards.mean().item(), "std": std if std > 1e-6 else 1.0}
+
     def manifest(self) -> ModelManifest:
         return ModelManifest(kind=KIND, template=self.template.to_dict(), max_length=self.loop.max_length,
                              base_model=self.loop.model, training=training_record("bradley_terry", self.loop, self.options))
