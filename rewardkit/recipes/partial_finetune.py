@@ -25,6 +25,8 @@ class PartialFineTune:
     max_length: int = 320  # judge and pre-training rows: question + both answers
     bt_max_length: int = 256  # BT rows: question + one answer
     label_smoothing: float = 0.1
+    centre_orders: bool = False  # the judge loss on each pair's order-averaged margin (JudgeConfig)
+    batch_tokens: int | None = None  # token-budget batches instead of batch_size rows
     seed: int = 0
 
     def loop(self, model: str, data, output: str | Path, *, epochs: float, max_length: int | None = None) -> LoopConfig:
@@ -32,7 +34,8 @@ class PartialFineTune:
         return LoopConfig(model=str(model), data=data, output=str(output), epochs=epochs,
                           max_length=max_length or self.max_length, batch_size=self.batch_size, lr=self.lr,
                           warmup_ratio=self.warmup_ratio, train_layers=self.train_layers, cache_frozen=True,
-                          freeze_embeddings=True, gradient_checkpointing=False, seed=self.seed, save_every=10**6)
+                          freeze_embeddings=True, gradient_checkpointing=False, seed=self.seed, save_every=10**6,
+                          batch_tokens=self.batch_tokens)
 
     def pretrain(self, model: str, unlabeled, output, *, epochs: float = 1.0, on_event: Event | None = None) -> float:
         """GRAM stage 1 on unlabeled pairs (labeled ones are read with their labels dropped)."""
@@ -45,7 +48,8 @@ class PartialFineTune:
 
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
         return timed(lambda: train_method("judge", self.loop(model, pairs, output, epochs=epochs),
-                                          JudgeConfig(label_smoothing=smoothing), on_event=on_event))
+                                          JudgeConfig(label_smoothing=smoothing, centre_orders=self.centre_orders),
+                                          on_event=on_event))
 
     def bradley_terry(self, model: str, pairs, output, *, epochs: float = 1.0, on_event: Event | None = None) -> float:
         loop = self.loop(model, pairs, output, epochs=epochs, max_length=self.bt_max_length)
@@ -59,3 +63,20 @@ def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return round(time.perf_counter() - start, 1)
+
+
+def fitting_pairs(pairs: list, model: str, max_length: int, count: int | None = None) -> list:
+    """The pairs whose judge row (question + both answers) fits in `max_length` tokens, in
+    order, at most `count`: pairs that fit are chosen before any pair is cut."""
+    from rewardkit.data.templates import default_judge_template
+    from rewardkit.data.tokenize import SegmentEncoder
+    from rewardkit.models.loading import load_tokenizer
+
+    encoder = SegmentEncoder(load_tokenizer(model), default_judge_template(), 10**6)
+    out = []
+    for pair in pairs:
+        if len(encoder.encode(pair.prompt, pair.chosen, pair.rejected).input_ids) <= max_length:
+            out.append(pair)
+            if count is not None and len(out) == count:
+                break
+    return out

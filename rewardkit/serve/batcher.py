@@ -89,14 +89,14 @@ class MicroBatcher:
                 self._lock.wait()
             if self._stop:
                 return []
+        time.sleep(self.max_wait)  # let concurrent requests join this batch (or go before a large call)
+        with self._lock:
             call = next((job for job in self._queue if job.kind == "call"), None)
             mergeable = any(job.kind != "call" for job in self._queue)
             if call is not None and (not mergeable or time.perf_counter() - call.enqueued > self.call_grace):
                 self._queue.remove(call)
                 self._queued_items -= call.cost
                 return [call]
-        time.sleep(self.max_wait)  # let concurrent requests join this batch
-        with self._lock:
             taken, items = [], 0
             for job in [j for j in self._queue if j.kind != "call"]:
                 if taken and items + len(job.items) > self.max_batch_items:
