@@ -22,7 +22,9 @@ def serve_command(
     calibration: Optional[Path] = typer.Option(None, help="JSONL {prompt, response, reference}: z-normalise rewards"),
     references: Optional[Path] = typer.Option(None, help="JSONL {prompt, reference}: reference answers by question"),
     dtype: str = typer.Option("auto"),
-    max_length: Optional[int] = typer.Option(None),
+    max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
+    read_timeout: float = typer.Option(10.0, help="seconds a client may stall while sending a body (then 408)"),
+    limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503"),
 ):
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
     from rewardkit.cli.common import optional_import
@@ -36,11 +38,14 @@ def serve_command(
 
     scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens)
     settings = ServeSettings(api_key=api_key, max_queue=max_queue, max_items=max_items,
-                             max_batch_items=max_batch_items, max_wait_ms=max_wait_ms)
+                             max_batch_items=max_batch_items, max_wait_ms=max_wait_ms, read_timeout_s=read_timeout)
     if references:
         settings.references = load_references(references)
     if calibration:
         settings.normalization = calibrate(scorer, str(calibration))
         console.print(f"reward normalisation from {calibration}: mean {settings.normalization[0]:.4f}, "
                       f"std {settings.normalization[1]:.4f}")
-    uvicorn.run(create_app(scorer, settings), host=host, port=port, log_level="info")
+    # keep-alive connections idle for 5 s are closed; half-sent *headers* are not timed out by
+    # uvicorn itself: the concurrency limit bounds how many such connections can be held
+    uvicorn.run(create_app(scorer, settings), host=host, port=port, log_level="info", timeout_keep_alive=5,
+                limit_concurrency=limit_concurrency)
