@@ -5,6 +5,7 @@ Arms (same backbone, same labeled pairs, same seeds and settings):
   bt            Bradley–Terry value head
   judge_ls<ε>   judge fine-tuning with label smoothing ε (e.g. judge_ls0, judge_ls0.1)
   gram_ls<ε>    pair-generation pre-training on unlabeled pairs, then judge_ls<ε>
+  …_centred     either of the two with the order-centred judge loss (--centre-orders)
 
 Each model is evaluated on an in-domain held-out slice and on out-of-domain sets (LLMBar,
 MT-Bench human judgments, HHH, XSTest, EvalBiasBench) with accuracy, position consistency,
@@ -72,11 +73,14 @@ def train_arm(study: QualityStudy, arm: str, base: str, slices: dict, output: Pa
         return base, 0.0
     if arm == "bt":
         return str(output / arm), s.bradley_terry(base, slices["train"], output / arm, epochs=study.bt_epochs)
-    if arm.startswith("judge_ls"):
-        seconds = s.judge(base, slices["train"], output / arm, epochs=study.epochs, label_smoothing=float(arm[8:]))
+    name, _, variant = arm.partition("_centred")
+    if variant or name != arm:  # "judge_ls0.1_centred": the order-centred loss
+        s = s.with_options(centre_orders=True)
+    if name.startswith("judge_ls"):
+        seconds = s.judge(base, slices["train"], output / arm, epochs=study.epochs, label_smoothing=float(name[8:]))
         return str(output / arm), seconds
-    if arm.startswith("gram_ls"):
-        seconds = gram(s.with_options(label_smoothing=float(arm[7:])), base, slices["pool"], slices["train"],
+    if name.startswith("gram_ls"):
+        seconds = gram(s.with_options(label_smoothing=float(name[7:])), base, slices["pool"], slices["train"],
                        output / arm, pretrain_epochs=study.pretrain_epochs, finetune_epochs=study.epochs)
         return str(output / arm), sum(seconds.values())
     raise ValueError(f"unknown arm {arm!r}")
