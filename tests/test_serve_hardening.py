@@ -203,3 +203,36 @@ def test_missing_serve_extra_names_it(monkeypatch, tiny_model_dir):
     result = CliRunner().invoke(app, ["serve", "--model", str(tiny_model_dir)])
     assert result.exit_code == 2 and "pip install 'rewardkit[serve]'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_half_sent_headers_are_cut_off():
+    """A client that opens a connection and sends half a header is disconnected after the
+    timeout; a normal request on the same server still works."""
+    import socket
+
+    import uvicorn
+
+    from rewardkit.serve.header_timeout import header_timeout_protocol
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(FlakyScorer(), ServeSettings()), host="127.0.0.1", port=port, log_level="error",
+                            http=header_timeout_protocol(0.5), lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 20
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as stalled:
+            stalled.sendall(b"POST /compare HTTP/1.1\r\nHost: x\r\nContent-")
+            start = time.perf_counter()
+            assert stalled.recv(1024) == b""  # the server closed the connection
+            assert time.perf_counter() - start < 3
+        ok = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        assert ok.status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

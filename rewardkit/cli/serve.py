@@ -23,7 +23,8 @@ def serve_command(
     references: Optional[Path] = typer.Option(None, help="JSONL {prompt, reference}: reference answers by question"),
     dtype: str = typer.Option("auto"),
     max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
-    read_timeout: float = typer.Option(10.0, help="seconds a client may stall while sending a body (then 408)"),
+    read_timeout: float = typer.Option(10.0, help="seconds a client may stall while sending headers (then the "
+                                                  "connection is closed) or a body (then 408)"),
     limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503"),
 ):
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
@@ -45,7 +46,8 @@ def serve_command(
         settings.normalization = calibrate(scorer, str(calibration))
         console.print(f"reward normalisation from {calibration}: mean {settings.normalization[0]:.4f}, "
                       f"std {settings.normalization[1]:.4f}")
-    # keep-alive connections idle for 5 s are closed; half-sent *headers* are not timed out by
-    # uvicorn itself: the concurrency limit bounds how many such connections can be held
+    from rewardkit.serve.header_timeout import header_timeout_protocol
+
+    # idle keep-alive connections close after 5 s; half-sent headers after --read-timeout
     uvicorn.run(create_app(scorer, settings), host=host, port=port, log_level="info", timeout_keep_alive=5,
-                limit_concurrency=limit_concurrency)
+                limit_concurrency=limit_concurrency, http=header_timeout_protocol(read_timeout))
