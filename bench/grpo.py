@@ -95,14 +95,17 @@ def main() -> None:
     evaluator = load_reward_model(args.evaluator, dtype="fp32")
     p_after = evaluator.compare(eval_q, after, before)
     wins = sum(p > 0.5 for p in p_after) / len(p_after)
+    unchanged = sum(a == b for a, b in zip(after, before))  # greedy answers the run did not change
     results = {"hardware": hardware(), "settings": vars(args), "train_seconds": round(train_seconds, 1),
                "reward_curve": curve, "eval_prompts": len(eval_q), "win_rate_final_vs_initial": wins,
+               "unchanged_answers": unchanged, "answers": [{"prompt": q, "initial": b, "final": a}
+                                                            for q, b, a in zip(eval_q, before, after)],
                "mean_p_final_better": sum(p_after) / len(p_after),
                "mean_chars": {"initial": sum(map(len, before)) / len(before), "final": sum(map(len, after)) / len(after)},
                "total_seconds": round(time.perf_counter() - started, 1)}
     (out / "grpo.json").write_text(json.dumps(results, indent=2))
     plot(curve, out / "reward_curve.png")
-    print(json.dumps({k: v for k, v in results.items() if k != "reward_curve"}, indent=2))
+    print(json.dumps({k: v for k, v in results.items() if k not in ("reward_curve", "answers")}, indent=2))
 
 
 def plot(curve, target: Path) -> None:
