@@ -29,8 +29,9 @@ from pathlib import Path
 import torch
 from common import SHARED_DATA, hardware
 
-OOD = {"llmbar": "llmbar.jsonl", "mtbench_human": "llmbar_processed_faireval_mtbench.jsonl",
-       "hhh": "hhh_alignment.jsonl", "xstest": "xstest_v2_pairs.jsonl", "evalbiasbench": "evalbiasbench.jsonl"}
+from rewardkit.recipes.partial_finetune import fitting_pairs
+from rewardkit.recipes.quality import OOD
+
 ENGLISH_LLMEVAL2 = {"bagel", "code-contests", "eli5", "hellaswag", "hh-rlhf", "openmeva", "pku-saferlhf", "shp",
                     "summarizefeedback", "summeval", "webgpt"}
 
@@ -49,18 +50,6 @@ def training_pool(rng: random.Random) -> dict[str, list]:
     for pairs in pools.values():
         rng.shuffle(pairs)
     return pools
-
-
-def fitting(pairs: list, encoder, limit: int, count: int) -> list:
-    """The first `count` pairs whose judge row fits in `limit` tokens (pairs that fit are chosen
-    before any pair is cut)."""
-    out = []
-    for pair in pairs:
-        if len(encoder.encode(pair.prompt, pair.chosen, pair.rejected).input_ids) <= limit:
-            out.append(pair)
-        if len(out) == count:
-            break
-    return out
 
 
 def mean_judge_loss(task, module, batches) -> float:
@@ -178,10 +167,11 @@ def main() -> None:
 
     pools = training_pool(rng)
     quarter = args.train_pairs // 4
-    train = (fitting(pools["ultrafeedback"], task.encoder, args.train_max_length, 2 * quarter)
-             + fitting(pools["pandalm"], task.encoder, args.train_max_length, quarter)
-             + fitting(pools["llmeval2"], task.encoder, args.train_max_length, quarter))
-    train_features = task.prepare(train).features
+    train = (fitting_pairs(pools["ultrafeedback"], full, args.train_max_length, 2 * quarter)
+             + fitting_pairs(pools["pandalm"], full, args.train_max_length, quarter)
+             + fitting_pairs(pools["llmeval2"], full, args.train_max_length, quarter))
+    prepared = task.prepare(train)  # task.encoder cuts at --train-max-length; chosen pairs fit, so nothing is cut
+    train_features = prepared.features
     task.encoder = full  # everything scored is scored whole
     curve_features = task.prepare(pools["heldout"][: args.curve_pairs], for_eval=True).features
     eval_features = {}
@@ -190,8 +180,8 @@ def main() -> None:
         rng.shuffle(pairs)
         eval_features[name] = task.prepare(pairs[: args.eval_pairs], for_eval=True).features
     rows = sum(len(f["input_ids"]) for fs in [train_features, curve_features, *eval_features.values()] for f in fs)
-    print(f"{hardware()}\n{len(train)} training pairs ({len(train_features)} rows, none truncated: all fit in "
-          f"{args.train_max_length}); {rows} tokens to cache", flush=True)
+    print(f"{hardware()}\n{len(train)} training pairs ({len(train_features)} rows, {prepared.truncated} truncated at "
+          f"{args.train_max_length} tokens); {rows} tokens to cache", flush=True)
 
     cache = FrozenBlockCache(model, args.train_layers, task.sequence_keys, tokenizer.pad_token_id)
     info = cache.attach([train_features, curve_features, *eval_features.values()], batch_size=8,
@@ -204,6 +194,7 @@ def main() -> None:
     curve_batches = batches_of(task, collate, curve_features, 16)
     eval_batches = {name: batches_of(task, collate, fs, 16) for name, fs in eval_features.items()}
     results = {"hardware": hardware(), "settings": vars(args), "train_pairs": len(train),
+               "train_rows_truncated": prepared.truncated,
                "cache_seconds": round(info["seconds"], 1), "arms": {}}
     for name in args.arms.split(","):
         arm = parse_arm(name, args.lr)

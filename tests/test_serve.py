@@ -225,3 +225,22 @@ def test_bradley_terry_rewards_through_the_server_are_batched(bt_scorer):
     expected = bt_scorer.reward(same["prompts"], same["responses"])
     res = TestClient(app).post("/reward", json={**same, "references": ["bad wrong", "good answer"]})
     assert res.json()["rewards"] == pytest.approx([expected[0] - expected[1], expected[1] - expected[0]], abs=1e-4)
+
+
+def test_bt_reference_rewards_score_a_shared_reference_once(bt_scorer):
+    """A GRPO group shares one reference: it is scored once, and rewards are unchanged."""
+    rows = []
+    original = bt_scorer.score
+
+    def counting(prompts, responses):
+        rows.append(len(responses))
+        return original(prompts, responses)
+
+    bt_scorer.score = counting
+    try:
+        rewards = bt_scorer.reward(["q"] * 4, ["a", "b", "c", "d"], ["ref"] * 4)
+    finally:
+        del bt_scorer.score
+    assert rows == [4, 1]
+    direct = bt_scorer.score(["q"] * 5, ["a", "b", "c", "d", "ref"])
+    assert rewards == pytest.approx([r - direct[4] for r in direct[:4]], abs=1e-5)

@@ -380,3 +380,22 @@ def test_bt_training_refuses_pickle_only_models(tmp_path, tiny_model_dir, synthe
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")  # only a .bin left
     with pytest.raises(ModelError, match="does not unpickle"):
         train(config(tmp_path, pickled, synthetic_pairs, "bt", max_steps=1))
+
+
+def test_fitting_pairs_measures_whole_rows(tokenizer):
+    """Pairs are kept by their *untruncated* judge-row length (an encoder that truncates would
+    make every pair look as if it fits)."""
+    from rewardkit.data.templates import default_judge_template
+    from rewardkit.data.tokenize import SegmentEncoder
+    from rewardkit.recipes.partial_finetune import fitting_pairs
+    from rewardkit.types import PreferencePair
+
+    short = [PreferencePair(f"q{i}", "yes", "no") for i in range(3)]
+    long = PreferencePair("q", "good answer " * 300, "no")
+    pairs = [short[0], long, short[1], short[2]]
+    whole = SegmentEncoder(tokenizer, default_judge_template(), 10**6)
+    limit = len(whole.encode("q", "yes", "no").input_ids) + 40
+    assert fitting_pairs(pairs, whole, limit) == short
+    assert fitting_pairs(pairs, whole, limit, count=2) == short[:2]
+    capped = SegmentEncoder(tokenizer, default_judge_template(), limit)  # the mistake the bench made
+    assert long in fitting_pairs(pairs, capped, limit)

@@ -9,7 +9,6 @@ preference data; `formats.py` interprets the rows.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +88,11 @@ def _json_row(path: str, number: int, text: str) -> RawRow:
 def undecodable(text: str) -> str | None:
     """A reason when `text` holds bytes that were not UTF-8 (decoded with surrogateescape) or
     lone surrogates (JSON escapes such as "\\ud800"): neither is text a tokenizer can take."""
+    try:
+        text.encode("utf-8")  # fails exactly on surrogates; the common case costs no Python loop
+        return None
+    except UnicodeEncodeError:
+        pass
     for index, char in enumerate(text):
         if "\udc80" <= char <= "\udcff":
             return f"invalid UTF-8 (byte 0x{ord(char) - 0xDC00:02x} at character {index})"
@@ -134,8 +138,11 @@ def unicode_problem(value: Any) -> str | None:
 def _csv(path: Path) -> Iterator[RawRow]:
     """A byte-order mark (Excel's "CSV UTF-8") is dropped; bad bytes reject their row only; a
     duplicate or missing header, or a row with more cells than the header, is never guessed."""
-    text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        yield from _csv_rows(path, csv.reader(handle))
+
+
+def _csv_rows(path: Path, reader) -> Iterator[RawRow]:
     try:
         header = next(reader, None)
         if not header:

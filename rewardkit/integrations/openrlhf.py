@@ -34,17 +34,12 @@ def reward_func(queries, prompts, labels) -> dict:
 
 def score_queries(scorer, queries, prompts, labels) -> dict:
     """The /get_reward computation on a local reward model (no server)."""
-    from rewardkit.serve.queries import QueryError, label_reference, split_query
+    from rewardkit.serve.queries import QueryError, split_openrlhf
 
-    questions, responses, references = [], [], []
-    for i, query in enumerate(queries):
-        try:
-            question, response = split_query(query, prompts[i] if prompts else None)
-            references.append(label_reference(labels[i]) if labels else None)
-        except QueryError as exc:
-            raise RewardKitError(f"query[{i}]: {exc}") from None
-        questions.append(question)
-        responses.append(response)
+    try:
+        questions, responses, references = split_openrlhf(queries, prompts, labels)
+    except QueryError as exc:
+        raise RewardKitError(str(exc)) from None
     if scorer.pointwise and all(r is None for r in references):
         rewards = scorer.reward(questions, responses)
         return {"rewards": rewards, "scores": rewards, "extra_logs": {}}

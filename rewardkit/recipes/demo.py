@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from rewardkit.recipes.gram import gram
-from rewardkit.recipes.partial_finetune import PartialFineTune
+from rewardkit.recipes.partial_finetune import PartialFineTune, tagged
 
 Event = Callable[[str, dict], None]
 
@@ -69,7 +69,7 @@ def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-1
                    finetune_epochs=plan.finetune_epochs, on_event=emit)
     emit("stage", {"name": "bt", "text": "Bradley–Terry baseline"})
     timings["bt"] = settings.bradley_terry(base, data["train"], output / "bt", epochs=plan.bt_epochs,
-                                           on_event=_forward("bt", emit))
+                                           on_event=tagged("bt", emit))
     for name in ("gram", "bt"):
         emit("stage", {"name": f"eval_{name}", "text": f"evaluating {name}"})
         results[name] = _evaluate(str(output / name), data, output / f"eval_{name}", plan, emit)
@@ -100,10 +100,6 @@ def demo_slices(plan: DemoPlan) -> dict[str, list]:
     return {"train": train[: plan.train_pairs], "pretrain": train[: plan.pretrain_pairs],
             "heldout": [p for p in held if p.subset == "eval"][: plan.eval_pairs],
             "ood": [p for p in held if p.subset == "Natural"][: plan.ood_pairs]}
-
-
-def _forward(stage: str, emit: Event) -> Event:
-    return lambda kind, data: emit(kind, {**data, "stage": stage})
 
 
 def _evaluate(model: str, data: dict[str, list], output: Path, plan: DemoPlan, emit: Event) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rewardkit.recipes.partial_finetune import Event, PartialFineTune
+from rewardkit.recipes.partial_finetune import Event, PartialFineTune, tagged
 
 
 def gram(settings: PartialFineTune, base_model: str, unlabeled, labeled, output: str | Path, *,
@@ -15,14 +15,11 @@ def gram(settings: PartialFineTune, base_model: str, unlabeled, labeled, output:
     output = Path(output)
     stage1 = output.with_name(output.name + "_stage1")
 
-    def tagged(stage: str) -> Event:
-        return lambda kind, data: emit(kind, {**data, "stage": stage})
-
     emit("stage", {"name": "pretrain", "text": "GRAM stage 1: pair-generation pre-training"})
     seconds = {"pretrain": settings.pretrain(base_model, unlabeled, stage1, epochs=pretrain_epochs,
-                                             on_event=tagged("pretrain"))}
+                                             on_event=tagged("pretrain", emit))}
     emit("stage", {"name": "finetune", "text": f"GRAM stage 2: judge fine-tuning (label smoothing "
                                                f"{settings.label_smoothing})"})
     seconds["finetune"] = settings.judge(str(stage1), labeled, output, epochs=finetune_epochs,
-                                         on_event=tagged("finetune"))
+                                         on_event=tagged("finetune", emit))
     return seconds

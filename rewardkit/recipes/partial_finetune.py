@@ -65,14 +65,10 @@ def timed(fn) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def fitting_pairs(pairs: list, model: str, max_length: int, count: int | None = None) -> list:
-    """The pairs whose judge row (question + both answers) fits in `max_length` tokens, in
-    order, at most `count`: pairs that fit are chosen before any pair is cut."""
-    from rewardkit.data.templates import default_judge_template
-    from rewardkit.data.tokenize import SegmentEncoder
-    from rewardkit.models.loading import load_tokenizer
-
-    encoder = SegmentEncoder(load_tokenizer(model), default_judge_template(), 10**6)
+def fitting_pairs(pairs: list, encoder, max_length: int, count: int | None = None) -> list:
+    """The pairs whose judge row (question + both answers, as `encoder` lays it out) fits in
+    `max_length` tokens, in order, at most `count`: pairs that fit are chosen before any pair
+    is cut. `encoder`: a SegmentEncoder of the judge template (its own limit does not matter)."""
     out = []
     for pair in pairs:
         if len(encoder.encode(pair.prompt, pair.chosen, pair.rejected).input_ids) <= max_length:
@@ -80,3 +76,8 @@ def fitting_pairs(pairs: list, model: str, max_length: int, count: int | None = 
             if count is not None and len(out) == count:
                 break
     return out
+
+
+def tagged(stage: str, emit: Event) -> Event:
+    """`emit` with every event's data marked with the stage it came from."""
+    return lambda kind, data: emit(kind, {**data, "stage": stage})

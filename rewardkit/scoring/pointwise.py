@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from rewardkit.scoring.protocol import Comparison, resolve_references, same_length, sigmoid
-from rewardkit.types import Prompt
+from rewardkit.types import Prompt, prompt_to_text
 
 
 class PointwiseScorer:
@@ -31,7 +31,7 @@ class PointwiseScorer:
     def compare_details(self, prompts, responses_a, responses_b, both_orders: bool = True) -> list[Comparison]:
         same_length(prompts=prompts, responses_a=responses_a, responses_b=responses_b)
         ra = self.score(prompts, responses_a)
-        rb = self.score(prompts, responses_b)
+        rb = self._score_distinct(prompts, responses_b)  # references (compare_to_references) repeat
         return [Comparison(p, p, p) for p in (sigmoid(x - y) for x, y in zip(ra, rb))]
 
     def compare_to_references(self, prompts, responses, references) -> list[float]:
@@ -43,9 +43,17 @@ class PointwiseScorer:
         same_length(prompts=prompts, responses=responses)
         rewards = self.score(prompts, responses)
         if references is not None:
-            refs = self.score(prompts, resolve_references(prompts, references))
+            refs = self._score_distinct(prompts, resolve_references(prompts, references))
             rewards = [r - q for r, q in zip(rewards, refs)]
         return rewards
+
+    def _score_distinct(self, prompts, texts) -> list[float]:
+        """score(), each distinct (prompt, text) once: an RL group shares one reference."""
+        keys = [(prompt_to_text(p), t) for p, t in zip(prompts, texts)]
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}
+        unique = list(first)
+        scores = dict(zip(unique, self.score([prompts[first[k]] for k in unique], [k[1] for k in unique])))
+        return [scores[key] for key in keys]
 
     def rank(self, prompt: Prompt, responses: Sequence[str], strategy: str = "pointwise", reference=None):
         from rewardkit.ranking import RankResult

@@ -28,7 +28,7 @@ from rewardkit.scoring.calibration import normalize
 from rewardkit.scoring.protocol import sigmoid, to_scale
 from rewardkit.serve.batcher import MicroBatcher, QueueFull
 from rewardkit.serve.guard import RequestGuard
-from rewardkit.serve.queries import QueryError, label_reference, split_query
+from rewardkit.serve.queries import QueryError, split_openrlhf
 from rewardkit.serve.schemas import CompareRequest, GetRewardRequest, RankRequest, RewardRequest, to_prompt
 from rewardkit.types import prompt_to_text
 
@@ -149,20 +149,6 @@ def prompts_of(values: list, field_name: str = "prompts") -> list:
     return [to_prompt(p, f"{field_name}[{i}]") for i, p in enumerate(values)]
 
 
-def split_queries(body: GetRewardRequest) -> tuple[list, list[str], list[str | None]]:
-    """OpenRLHF's templated queries → (questions, responses, per-item references or None)."""
-    prompts, responses, references = [], [], []
-    for i, query in enumerate(body.query):
-        try:
-            prompt, response = split_query(query, body.prompts[i] if body.prompts else None)
-            references.append(label_reference(body.labels[i]) if body.labels else None)
-        except QueryError as exc:
-            raise RewardKitError(f"query[{i}]: {exc}") from None
-        prompts.append(prompt)
-        responses.append(response)
-    return prompts, responses, references
-
-
 def rank_cost(scorer, strategy: str, n: int) -> int:
     """Comparisons a ranking takes (what the queue counts); a pointwise model scores n rows."""
     if scorer.pointwise:
@@ -232,7 +218,10 @@ async def rank(body: RankRequest, ctx: ServeContext = Depends(context)):
 @router.post("/get_reward")
 async def get_reward(body: GetRewardRequest, ctx: ServeContext = Depends(context)):
     check_sizes(ctx.settings, query=body.query, prompts=body.prompts, labels=body.labels)
-    prompts, responses, references = split_queries(body)
+    try:
+        prompts, responses, references = split_openrlhf(body.query, body.prompts, body.labels)
+    except QueryError as exc:
+        raise RewardKitError(str(exc)) from None
     if ctx.scorer.pointwise and all(r is None for r in references):
         references = None  # a scalar model needs no reference
     rewards, probs = await rewards_for(ctx, prompts, responses, references)

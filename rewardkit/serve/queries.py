@@ -81,3 +81,18 @@ def parse_prompt(text: str) -> Prompt:
     if inst:
         return tuple(Message("user", _SPECIAL.sub("", t).strip()) for t in inst)
     return _SPECIAL.sub("", text).strip()
+
+
+def split_openrlhf(queries, prompts, labels) -> tuple[list, list[str], list[str | None]]:
+    """OpenRLHF's (queries, prompts, labels) → (questions, responses, per-item references or
+    None), for the /get_reward route and the reward_func file alike."""
+    questions, responses, references = [], [], []
+    for i, query in enumerate(queries):
+        try:
+            question, response = split_query(query, prompts[i] if prompts else None)
+            references.append(label_reference(labels[i]) if labels else None)
+        except QueryError as exc:
+            raise QueryError(f"query[{i}]: {exc}") from None
+        questions.append(question)
+        responses.append(response)
+    return questions, responses, references
