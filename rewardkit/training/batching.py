@@ -27,26 +27,19 @@ def token_budget_batches(features: list[dict], sequence_keys: tuple[str, ...], b
                          group_key: str | None = None, window: int = 64) -> list[list[int]]:
     """Lists of feature indices; each batch's padded size (rows × longest row) stays within
     `budget`, except a single group that is alone larger than it."""
-    def rows(i: int) -> int:
-        return len(sequence_keys)
-
-    def width(i: int) -> int:
-        return max(len(features[i][k]) for k in sequence_keys)
-
+    rows_per_feature = len(sequence_keys)
+    widths = [max(len(f[k]) for k in sequence_keys) for f in features]
     groups = group_spans(features, group_key)
     batches: list[list[int]] = []
     for start in range(0, len(groups), window):
-        chunk = sorted(groups[start:start + window], key=lambda g: max(width(i) for i in g))
         current: list[int] = []
         longest = 0
-        for group in chunk:
-            longest_with = max(longest, *(width(i) for i in group))
-            size = sum(rows(i) for i in current + group) * longest_with
-            if current and size > budget:
+        for group in sorted(groups[start:start + window], key=lambda g: max(widths[i] for i in g)):
+            longest_with = max(longest, *(widths[i] for i in group))
+            if current and (len(current) + len(group)) * rows_per_feature * longest_with > budget:
                 batches.append(current)
-                current, longest_with = [], max(width(i) for i in group)
-            current = current + group
-            longest = longest_with
+                current, longest_with = [], max(widths[i] for i in group)
+            current, longest = current + group, longest_with
         if current:
             batches.append(current)
     random.Random(seed).shuffle(batches)
