@@ -36,6 +36,8 @@ def cpu_class() -> str:
     native = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     if native:
         return "native bf16 (" + ", ".join(native) + ")"
+    if "avx512f" in flags:  # the fp32 class all the same; VNNI speeds up int8 kernels
+        return "no native bf16 (AVX-512F" + (", VNNI" if "avx512_vnni" in flags else "") + "; fp32 path)"
     return "AVX2-only, no native bf16" if "avx2" in flags else "no AVX2"
 
 

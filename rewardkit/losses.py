@@ -54,6 +54,15 @@ def order_centred_judge_loss(candidate_logits: torch.Tensor, targets: torch.Tens
     return (-F.logsigmoid(content) + 0.5 * label_smoothing * content).mean()
 
 
+def soft_bt_loss(reward_a: torch.Tensor, reward_b: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of σ(r_a − r_b) against a target probability t that a is better (a
+    teacher's soft verdict): −[t·log σ(r_a − r_b) + (1 − t)·log σ(r_b − r_a)]. With t = 1 it is
+    the Bradley–Terry loss; its minimum over the gap is at r_a − r_b = log(t / (1 − t))."""
+    gap = reward_a.float() - reward_b.float()
+    t = target.float()
+    return -(t * F.logsigmoid(gap) + (1 - t) * F.logsigmoid(-gap)).mean()
+
+
 def bt_loss(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, margin: torch.Tensor | None = None,
             center_coefficient: float = 0.0) -> torch.Tensor:
     """−log σ(r_c − r_r − margin), plus optional reward centring λ·mean((r_c + r_r)²) that keeps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -45,3 +46,20 @@ def test_demo_writes_results_reports_and_loadable_models(tmp_path, tiny_model_di
     assert work_units(TINY) > 0
     example = saved["best_of_n_example"]
     assert 0 <= example["best"] < len(example["candidates"]) == len(example["reward_vs_rejected_logodds"])
+
+
+def test_plan_is_fitted_to_the_time_limit_from_the_probe():
+    from rewardkit.recipes.demo import FULL
+    from rewardkit.recipes.demo_sizing import CALIBRATION_PLAN, CALIBRATION_S, CALIBRATION_TPS, HEADROOM, estimate_seconds, fit_plan
+
+    # at the calibration machine's speed the calibration plan's estimate is its measured time
+    assert estimate_seconds(CALIBRATION_PLAN, CALIBRATION_TPS) == pytest.approx(CALIBRATION_S)
+    fast = fit_plan(FULL, CALIBRATION_TPS * 2, 900)
+    assert fast == FULL  # fits: nothing changes
+    slow = fit_plan(FULL, CALIBRATION_TPS / 2, 900)
+    assert slow.train_pairs < FULL.train_pairs and slow.pretrain_pairs < FULL.pretrain_pairs
+    assert (slow.eval_pairs, slow.ood_pairs, slow.max_length) == (FULL.eval_pairs, FULL.ood_pairs, FULL.max_length)
+    assert estimate_seconds(slow, CALIBRATION_TPS / 2) <= 900 * HEADROOM + 1
+    # never below a floor that still trains something
+    tiny = fit_plan(FULL, CALIBRATION_TPS / 100, 900)
+    assert tiny.train_pairs == 16 and tiny.pretrain_pairs == 8

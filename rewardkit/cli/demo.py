@@ -15,11 +15,20 @@ def demo_command(
     quick: bool = typer.Option(False, "--quick", help="smaller slices and fewer steps (a few minutes)"),
     model: str = typer.Option("smollm2-135m", help="backbone (built-in name, local dir or hub id)"),
     seed: int = typer.Option(0),
+    fit_time: bool = typer.Option(True, "--fit-time/--nominal-plan",
+                                  help="measure this machine at start-up and train on fewer pairs if the plan would "
+                                       "overrun its limit (4 min quick, 15 min full)"),
 ):
     """Zero-shot judge vs GRAM (pre-training + judge fine-tuning) vs Bradley–Terry, on a held-out slice."""
-    from rewardkit.recipes.demo import FULL, QUICK, TABLE_HEADER, run_demo, table_rows, work_units
+    from rewardkit.models import resolve_model_path
+    from rewardkit.recipes.demo import TABLE_HEADER, run_demo, table_rows, work_units
+    from rewardkit.recipes.demo_sizing import choose_plan
 
-    plan = QUICK if quick else FULL
+    plan, sizing = choose_plan(quick, resolve_model_path(model), fit=fit_time)
+    if sizing.get("shrunk"):
+        console.print(f"this machine measured {sizing['probe_tokens_per_s']:.0f} tokens/s: training on "
+                      f"{plan.train_pairs} pairs instead of {sizing['nominal_train_pairs']} to hold the "
+                      f"{sizing['limit_s']:.0f} s limit (--nominal-plan runs the full plan)")
     cached = {}  # stage -> rows cached so far
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
@@ -40,7 +49,7 @@ def demo_command(
             elif kind == "scored":
                 progress.advance(bar, 2 * data["pairs"])
 
-        results = run_demo(output, quick=quick, model=model, seed=seed, on_event=on_event)
+        results = run_demo(output, quick=quick, model=model, seed=seed, plan=plan, sizing=sizing, on_event=on_event)
     table = Table(*TABLE_HEADER, title="held-out slice (UltraFeedback eval split) and out-of-domain (LLMBar Natural)")
     for row in table_rows(results):
         table.add_row(*row)

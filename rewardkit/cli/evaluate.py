@@ -24,8 +24,12 @@ def eval_command(
     max_pairs: Optional[int] = typer.Option(None, help="seeded sample of at most N pairs per file"),
     dtype: str = typer.Option("auto", help="auto (bf16 where fast), bf16 or fp32"),
     max_length: Optional[int] = typer.Option(None, help="token limit per judge prompt (truncation keeps the verdict)"),
+    backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
+                                              "compile, or auto (by machine; see README 'CPU backends')"),
     max_batch_tokens: int = typer.Option(8192, help="token budget per forward batch"),
     one_order: bool = typer.Option(False, "--one-order", help="score a single (seeded) order instead of both"),
+    ratings: Optional[List[Path]] = typer.Option(None, help="held-out rated responses: per-attribute correlation "
+                                                           "of the model's heads and of its reward"),
     seed: int = typer.Option(0),
 ):
     """Accuracy, per-subset/section scores, position consistency, calibration and length bias."""
@@ -33,12 +37,19 @@ def eval_command(
     from rewardkit.eval import evaluate_files, write_report
     from rewardkit.scoring import load_reward_model
 
-    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens)
+    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
+                               backend=backend)
     total = sum(min(len(load_pairs(p).records), max_pairs or 10**9) for p in data)
     with _progress() as progress:
         bar = progress.add_task("scoring pairs", total=total)
         results, rows = evaluate_files(scorer, data, max_pairs=max_pairs, seed=seed, both_orders=not one_order,
                                        progress=lambda n: progress.advance(bar, n))
+    if ratings:
+        if not scorer.pointwise:
+            raise typer.BadParameter("--ratings needs a scalar (pointwise) reward model, not a pairwise judge")
+        from rewardkit.eval import evaluate_ratings
+
+        results["ratings"] = evaluate_ratings(scorer, [str(r) for r in ratings])
     write_report(output, results, rows, model=str(model))
     table = Table("file", "pairs", "accuracy", "consistency", "ECE")
     for name, r in results["per_file"].items():
@@ -55,13 +66,15 @@ def score_command(
     output: Path = typer.Option(..., help="JSONL file: one row per pair with P(first response better)"),
     dtype: str = typer.Option("auto"),
     max_length: Optional[int] = typer.Option(None),
+    backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
+                                              "compile, or auto (by machine; see README 'CPU backends')"),
 ):
     """Score every pair of a file: P(chosen/response_a is better), both orders averaged."""
     from rewardkit.data import load_response_pairs
     from rewardkit.scoring import load_reward_model
     from rewardkit.types import prompt_to_json
 
-    scorer = load_reward_model(model, dtype=dtype, max_length=max_length)
+    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, backend=backend)
     pairs = load_response_pairs(data, seed=0).records if _unlabeled(data) else None
     labeled = pairs is None
     if labeled:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rewardkit.cli import data, demo, evaluate, export, models, rl, serve, train
+from rewardkit.cli import data, demo, evaluate, export, models, rl, serve, train, unlabeled
 
 app = typer.Typer(help="Build, evaluate and serve generative and Bradley-Terry reward models.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -36,6 +36,7 @@ train.register(app)
 evaluate.register(app)
 app.command("serve")(serve.serve_command)
 rl.register(app)
+unlabeled.register(app)
 app.command("demo")(demo.demo_command)
 app.command("export")(export.export_command)
 

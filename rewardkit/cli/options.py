@@ -12,13 +12,14 @@ from typing import List, Optional
 
 import typer
 
-PATH_LISTS = ("data", "eval_data")  # fields that hold files on the command line (in memory elsewhere)
+# fields that hold files on the command line (in memory elsewhere)
+PATH_LISTS = ("data", "eval_data", "ratings", "pairs", "safety_pairs", "labeled", "unlabeled")
 
 
-def config_parameters(*config_classes) -> list[inspect.Parameter]:
+def config_parameters(*config_classes, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
     """One keyword parameter per dataclass field (first class wins on a name clash); every
     default is None, meaning "not given", so YAML values and the dataclass defaults apply."""
-    params, seen = [], set()
+    params, seen = [], set(exclude)
     for cls in config_classes:
         hints = typing.get_type_hints(cls)
         for f in fields(cls):
@@ -59,3 +60,21 @@ def as_plain_values(options: dict) -> dict:
     """Paths → strings, so values compare equal to what a YAML file gives."""
     return {k: ([str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v)
             for k, v in options.items()}
+
+
+def build_configs(values: dict, *config_classes) -> list:
+    """One instance per class from flat option values (None = not given); every class's
+    problems are reported together."""
+    from rewardkit.errors import ConfigError
+
+    values = {k: v for k, v in as_plain_values(values).items() if v is not None}
+    out, problems = [], []
+    for cls in config_classes:
+        names = {f.name for f in fields(cls)}
+        try:
+            out.append(cls(**{k: v for k, v in values.items() if k in names}))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return out

@@ -23,6 +23,8 @@ def serve_command(
     references: Optional[Path] = typer.Option(None, help="JSONL {prompt, reference}: reference answers by question"),
     dtype: str = typer.Option("auto"),
     max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
+    backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
+                                              "compile, or auto (by machine; see README 'CPU backends')"),
     read_timeout: float = typer.Option(10.0, help="seconds a client may stall while sending headers (then the "
                                                   "connection is closed) or a body (then 408)"),
     limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503"),
@@ -37,7 +39,8 @@ def serve_command(
     from rewardkit.scoring.calibration import calibrate
     from rewardkit.serve.app import ServeSettings, create_app
 
-    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens)
+    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
+                               backend=backend)
     settings = ServeSettings(api_key=api_key, max_queue=max_queue, max_items=max_items,
                              max_batch_items=max_batch_items, max_wait_ms=max_wait_ms, read_timeout_s=read_timeout)
     if references:

@@ -17,6 +17,9 @@ NAMED_COMMANDS = {
     "pretrain": ("pretrain", "GRAM stage 1: learn to generate response pairs (LM loss on responses)."),
     "finetune": ("judge", "GRAM stage 2: judge fine-tuning on labeled pairs (verdict token, label smoothing)."),
     "train-bt": ("bradley_terry", "Bradley–Terry baseline: value head on the last token."),
+    "train-multi": ("multi_objective", "Multi-objective reward model (ArmoRM): attribute heads fitted on rated "
+                                       "responses (--ratings), a gate trained on pairs (--pairs); --experts for "
+                                       "category experts (DMoERM)."),
 }
 
 
@@ -43,6 +46,11 @@ def _run(method_name: str, options: dict) -> None:
                 progress.update(bar, total=data["total"], completed=data["rows"], info="running the frozen blocks once")
             elif kind == "cached":
                 console.print(f"frozen blocks' output cached: {data['megabytes']:.0f} MB in {data['seconds']:.0f} s")
+            elif kind == "states":
+                progress.update(bar, total=data["total"], completed=data["rows"],
+                                info=f"final states of {data['part']} rows")
+            elif kind == "stage":
+                console.print(f"stage {data['stage']}: " + ", ".join(f"{k}={v}" for k, v in data.items() if k != "stage"))
             elif kind == "checkpoint_skipped":
                 console.print(f"[yellow]skipping a damaged checkpoint:[/] {data['reason']}")
             elif kind == "resume":
@@ -59,7 +67,8 @@ def _run(method_name: str, options: dict) -> None:
         summary = train_method(method, loop, method_options, on_event=on_event)
     if main_rank:
         out.print(f"saved to {loop.output}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                                             for k, v in summary.items()))
+                                                             for k, v in summary.items()
+                                                             if isinstance(v, (int, float, str))))
 
 
 def _command(method_name: str, doc: str):

@@ -54,6 +54,20 @@ def load_response_pairs(source: Any, format: str = "auto", *, seed: int = 0,
     return result
 
 
+def load_hidden_labels(source: Any, format: str = "auto", *, seed: int = 0) -> tuple[list[ResponsePair], list]:
+    """(pairs, hidden): the pairs exactly as `load_response_pairs` gives them, and beside them
+    whether response_a is the labeled better answer (None for a row that had no label). The
+    labels are for reports only (e.g. pseudo-label accuracy): keep them away from training."""
+    result = _load(split_source(source), format, False, None, want=None)
+    rng = random.Random(seed)
+    pairs, hidden = [], []
+    for record in result.records:
+        pair = _unlabel(record, rng)
+        pairs.append(pair)
+        hidden.append(None if isinstance(record, ResponsePair) else pair.response_a == record.chosen)
+    return pairs, hidden
+
+
 def _unlabel(record, rng: random.Random) -> ResponsePair:
     if isinstance(record, ResponsePair):
         return record

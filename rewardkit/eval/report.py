@@ -41,9 +41,26 @@ def markdown(results: dict, model: str) -> str:
     lines += ["", "## Length bias", "",
               f"Accuracy when the chosen answer is longer: {_fmt(lb['chosen_longer']['accuracy'])} "
               f"({lb['chosen_longer']['count']} pairs); shorter: {_fmt(lb['chosen_shorter']['accuracy'])} "
-              f"({lb['chosen_shorter']['count']} pairs). Picks the longer answer in {_fmt(lb['prefers_longer'])} of pairs.",
-              "", "![per-subset accuracy](subset_accuracy.png)", "", "![reliability](reliability.png)", ""]
+              f"({lb['chosen_shorter']['count']} pairs). Picks the longer answer in {_fmt(lb['prefers_longer'])} of pairs."]
+    if results.get("reward_length_spearman") is not None:
+        lines += ["", f"Spearman correlation of the reward with response length (characters, chosen and rejected "
+                      f"responses): {results['reward_length_spearman']:+.3f}."]
+    lines += ratings_lines(results.get("ratings"))
+    lines += ["", "![per-subset accuracy](subset_accuracy.png)", "", "![reliability](reliability.png)", ""]
     return "\n".join(lines)
+
+
+def ratings_lines(ratings: dict | None) -> list[str]:
+    if not ratings:
+        return []
+    lines = ["", f"## Correlation with held-out ratings ({ratings['rows']} rated responses)", "",
+             "| attribute | rated rows | head Pearson | head Spearman | reward Pearson | reward Spearman |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, e in ratings["per_attribute"].items():
+        head = e.get("head", {})
+        lines.append(f"| {name} | {e['rows']} | {_fmt(head.get('pearson'))} | {_fmt(head.get('spearman'))} | "
+                     f"{_fmt(e['reward']['pearson'])} | {_fmt(e['reward']['spearman'])} |")
+    return lines
 
 
 def truncation_line(results: dict) -> str:

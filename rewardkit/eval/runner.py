@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 from rewardkit.data import load_pairs
 from rewardkit.eval import metrics
 from rewardkit.eval.rewardbench import section_scores
+from rewardkit.scoring.protocol import Comparison, sigmoid
 from rewardkit.types import prompt_to_text
 
 
@@ -19,13 +20,21 @@ def score_pairs(scorer, pairs, *, both_orders: bool = True, chunk: int = 64,
     rows = []
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
-        details = scorer.compare_details([p.prompt for p in part], [p.chosen for p in part],
-                                         [p.rejected for p in part], both_orders=both_orders)
-        for pair, d in zip(part, details):
+        prompts, chosen, rejected = [p.prompt for p in part], [p.chosen for p in part], [p.rejected for p in part]
+        rewards = None
+        if getattr(scorer, "pointwise", False) and hasattr(scorer, "score"):
+            # a scalar model: keep each response's reward (its correlation with length is reported)
+            rewards = list(zip(scorer.score(prompts, chosen), scorer.score(prompts, rejected)))
+            details = [Comparison(q, q, q) for q in (sigmoid(a - b) for a, b in rewards)]
+        else:
+            details = scorer.compare_details(prompts, chosen, rejected, both_orders=both_orders)
+        for i, (pair, d) in enumerate(zip(part, details)):
             rows.append({"id": pair.id, "source": pair.source, "subset": pair.subset, "p_chosen": d.probability,
                          "p_chosen_first": d.p_ab, "p_chosen_second": d.p_ba,
                          "chosen_chars": len(pair.chosen), "rejected_chars": len(pair.rejected),
                          "prompt": prompt_to_text(pair.prompt)[:200]})
+            if rewards is not None:
+                rows[-1]["reward_chosen"], rows[-1]["reward_rejected"] = rewards[i]
         if progress:
             progress(len(part))
     return rows
@@ -42,6 +51,10 @@ def summarise(rows: list[dict]) -> dict:
         "brier": metrics.brier(p),
         "length_bias": metrics.length_bias(p, [r["chosen_chars"] for r in rows], [r["rejected_chars"] for r in rows]),
     }
+    if rows and all("reward_chosen" in r for r in rows):
+        rewards = [r["reward_chosen"] for r in rows] + [r["reward_rejected"] for r in rows]
+        lengths = [r["chosen_chars"] for r in rows] + [r["rejected_chars"] for r in rows]
+        out["reward_length_spearman"] = metrics.spearman(rewards, lengths)
     return out
 
 
@@ -98,3 +111,31 @@ def _total_truncation(per_file: dict) -> dict | None:
     if not parts:
         return None
     return {k: sum(p[k] for p in parts) for k in parts[0]}
+
+
+def evaluate_ratings(scorer, source: Any, *, scale: tuple[float, float] | None = None) -> dict:
+    """Correlation with held-out human ratings, per attribute: a multi-objective model's own
+    head for that attribute (where it has one) and, for every scalar model, its reward."""
+    from rewardkit.data.ratings import load_ratings
+
+    ratings = load_ratings(source, scale=scale)
+    prompts, responses = [r.prompt for r in ratings.records], [r.response for r in ratings.records]
+    heads: dict[str, list[float]] = {}
+    if hasattr(scorer, "attributes"):
+        table = scorer.attributes(prompts, responses)
+        rewards = [row.reward for row in table]
+        heads = {name: [row.scores[name] for row in table] for name in table[0].scores}
+    else:
+        rewards = scorer.score(prompts, responses)
+    out = {"rows": len(ratings.records), "masked": ratings.masked, "per_attribute": {}}
+    for name in ratings.attributes:
+        rated = [i for i, r in enumerate(ratings.records) if r.attributes.get(name) is not None]
+        truth = [ratings.records[i].attributes[name] for i in rated]
+        entry = {"rows": len(rated),
+                 "reward": {"pearson": metrics.pearson([rewards[i] for i in rated], truth),
+                            "spearman": metrics.spearman([rewards[i] for i in rated], truth)}}
+        if name in heads:
+            entry["head"] = {"pearson": metrics.pearson([heads[name][i] for i in rated], truth),
+                             "spearman": metrics.spearman([heads[name][i] for i in rated], truth)}
+        out["per_attribute"][name] = entry
+    return out

@@ -41,6 +41,12 @@ def score_queries(scorer, queries, prompts, labels) -> dict:
     except QueryError as exc:
         raise RewardKitError(str(exc)) from None
     if scorer.pointwise and all(r is None for r in references):
+        if hasattr(scorer, "attributes"):  # a multi-objective model: the attribute scores are logged beside it
+            from rewardkit.serve.logs import attribute_logs
+
+            table = scorer.attributes(questions, responses)
+            rewards = [row.reward for row in table]
+            return {"rewards": rewards, "scores": rewards, "extra_logs": attribute_logs(table)}
         rewards = scorer.reward(questions, responses)
         return {"rewards": rewards, "scores": rewards, "extra_logs": {}}
     missing = [i for i, r in enumerate(references) if r is None]

@@ -10,6 +10,7 @@ Built in:
   pretrain        GRAM stage 1: generative pre-training on unlabeled pairs
   judge           GRAM stage 2: the pairwise judge, label-smoothed fine-tuning
   bradley_terry   the scalar Bradley–Terry reward model
+  multi_objective ArmoRM attribute heads + gate, or DMoERM category experts (frozen backbone)
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ def _load_builtins() -> None:
     _BUILTINS_LOADED = True
     from rewardkit.methods.bradley_terry import BradleyTerryMethod
     from rewardkit.methods.judge import JudgeMethod
+    from rewardkit.methods.multi_objective import MultiObjectiveMethod
     from rewardkit.methods.pretrain import PretrainMethod
 
-    for method in (PretrainMethod(), JudgeMethod(), BradleyTerryMethod()):
+    for method in (PretrainMethod(), JudgeMethod(), BradleyTerryMethod(), MultiObjectiveMethod()):
         register_method(method)
 
 

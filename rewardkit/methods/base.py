@@ -62,6 +62,9 @@ class Method(Protocol):
     freeze_embeddings: bool  # default when LoopConfig.freeze_embeddings is None
 
     def task(self, loop: "LoopConfig", options: Any) -> TrainingTask: ...
+    # Optional: `fit(loop, options, on_event) -> summary` replaces the gradient loop for a method
+    # fitted another way (multi_objective fits closed-form heads on frozen states), and
+    # `data_options` names its own fields that stand in for --data.
     def load_scorer(self, path: str, manifest: "ModelManifest | None", options: "ScorerOptions") -> "RewardModel": ...
 
 

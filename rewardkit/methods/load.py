@@ -11,15 +11,21 @@ from rewardkit.scoring.protocol import ScorerOptions
 
 
 def load_reward_model(path_or_name, dtype=None, device: str | None = None, *, max_batch_tokens: int = 8192,
-                      use_prefix_cache: bool = True, max_length: int | None = None, trust_remote_code: bool = False):
+                      use_prefix_cache: bool = True, max_length: int | None = None, trust_remote_code: bool = False,
+                      backend: str = "eager"):
     """The RewardModel a directory's rewardkit.json names; a plain causal LM (or a built-in
     name) loads as a zero-shot judge. Rows are truncated at `max_length` when given, else at
     the model's own position limit (never at the training cap: see rewardkit.json's
-    `max_length` for that)."""
+    `max_length` for that). `backend` picks the decoder pass (see models/backends.py)."""
     resolved = resolve_model_path(path_or_name)
     manifest = read_manifest(resolved) if Path(resolved).is_dir() else None
     method = method_for_kind(manifest.kind if manifest else DEFAULT_SCORER_KIND)
     options = ScorerOptions(dtype=dtype, device=device, max_batch_tokens=max_batch_tokens,
                             use_prefix_cache=use_prefix_cache, max_length=max_length,
-                            trust_remote_code=trust_remote_code)
-    return method.load_scorer(resolved, manifest, options)
+                            trust_remote_code=trust_remote_code, backend=backend)
+    scorer = method.load_scorer(resolved, manifest, options)
+    if backend != "eager":
+        from rewardkit.models.backends import apply_backend
+
+        apply_backend(scorer, backend)
+    return scorer

@@ -50,15 +50,19 @@ def bundled(name: str) -> str:
 
 
 def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-135m", seed: int = 0,
-             plan: DemoPlan | None = None, on_event: Event | None = None) -> dict:
+             plan: DemoPlan | None = None, sizing: dict | None = None, on_event: Event | None = None) -> dict:
+    """`plan` None: the quick or full plan fitted to its time limit by a probe (demo_sizing.py)."""
     from rewardkit.models import resolve_model_path
 
     emit = on_event or (lambda kind, data: None)
-    plan = plan or (QUICK if quick else FULL)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     emit("stage", {"name": "model", "text": f"pulling {model} (once)"})
     base = resolve_model_path(model)
+    if plan is None:
+        from rewardkit.recipes.demo_sizing import choose_plan
+
+        plan, sizing = choose_plan(quick, base)
     data = demo_slices(plan)
     settings = PartialFineTune(train_layers=plan.train_layers, lr=plan.lr, batch_size=plan.batch_size,
                                max_length=plan.max_length, bt_max_length=plan.bt_max_length, seed=seed)
@@ -75,6 +79,7 @@ def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-1
         results[name] = _evaluate(str(output / name), data, output / f"eval_{name}", plan, emit)
     results["timings_s"] = timings
     results["plan"] = plan.__dict__
+    results["sizing"] = sizing or {"fitted": False}
     emit("stage", {"name": "best_of_n", "text": "best-of-n with the trained judge"})
     results["best_of_n_example"] = _best_of_n(str(output / "gram"), data["heldout"], plan)
     (output / "results.json").write_text(json.dumps(results, indent=2))
@@ -154,7 +159,20 @@ def _report(results: dict) -> str:
         f"out-of-domain: {plan['ood_pairs']} LLMBar Natural pairs. Both orders scored and averaged.", "", *lines, "",
         f"Training: {plan['train_pairs']} labeled pairs, top {plan['train_layers']} blocks, max length "
         f"{plan['max_length']}. Time: pre-training {t['pretrain']} s, judge fine-tuning {t['finetune']} s, "
-        f"Bradley–Terry {t['bt']} s.", "", "![comparison](comparison.png)", ""])
+        f"Bradley–Terry {t['bt']} s.", "", sizing_line(results.get("sizing") or {}), "",
+        "![comparison](comparison.png)", ""])
+
+
+def sizing_line(sizing: dict) -> str:
+    if not sizing.get("fitted"):
+        return "Plan: the nominal plan, not fitted to a time limit."
+    if not sizing["shrunk"]:
+        return (f"Plan: nominal; the start-up probe measured {sizing['probe_tokens_per_s']:.0f} tokens/s, an estimated "
+                f"{sizing['estimated_s']} s against the {sizing['limit_s']:.0f} s limit.")
+    return (f"Plan: fitted to the {sizing['limit_s']:.0f} s limit — the start-up probe measured "
+            f"{sizing['probe_tokens_per_s']:.0f} tokens/s, so the nominal plan (estimated {sizing['nominal_estimated_s']} s) "
+            f"trains on fewer pairs here ({sizing['nominal_train_pairs']} → the number above; estimated "
+            f"{sizing['estimated_s']} s).")
 
 
 def _plot(results: dict, target: Path) -> None:

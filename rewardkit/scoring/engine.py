@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from rewardkit.models.heads import last_hidden
+from rewardkit.models.heads import last_hidden, last_positions
 
 Head = Callable[[torch.Tensor], torch.Tensor]  # (B, H) hidden → (B, K) scores
 
@@ -42,6 +42,8 @@ class ScoringEngine:
         # the row (measured here: a 90-token prefix on 1.4k-token rows cost more than it saved).
         self.min_prefix_share = min_prefix_share
         self.stats = {"forward_calls": 0, "rows": 0, "prefix_passes": 0, "tokens": 0}
+        # another backend's decoder pass (models/backends.py): input_ids → final states; no KV cache
+        self.decoder = None
 
     @property
     def device(self) -> torch.device:
@@ -117,7 +119,10 @@ class ScoringEngine:
         if cache is not None:
             past = _expand(cache, len(rows), self.model.config)
             mask = torch.cat([torch.ones(len(rows), len(prefix), dtype=mask.dtype, device=self.device), mask], dim=1)
-        hidden = last_hidden(self.model, ids, mask, past_key_values=past)  # (B, H)
+        if self.decoder is not None and past is None:
+            hidden = last_positions(self.decoder(ids), mask).to(self.device)
+        else:
+            hidden = last_hidden(self.model, ids, mask, past_key_values=past)  # (B, H)
         self.stats["forward_calls"] += 1
         self.stats["rows"] += len(rows)
         return self.head(hidden).float()

@@ -45,6 +45,7 @@ class ScorerOptions:
     use_prefix_cache: bool = True
     max_length: int | None = None  # None: the model's own position limit, never the training cap
     trust_remote_code: bool = False
+    backend: str = "eager"  # the decoder pass: eager, onnx, openvino, … or auto (models/backends.py)
 
 
 @runtime_checkable

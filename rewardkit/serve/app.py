@@ -28,6 +28,7 @@ from rewardkit.scoring.calibration import normalize
 from rewardkit.scoring.protocol import sigmoid, to_scale
 from rewardkit.serve.batcher import MicroBatcher, QueueFull
 from rewardkit.serve.guard import RequestGuard
+from rewardkit.serve.logs import attribute_logs
 from rewardkit.serve.queries import QueryError, split_openrlhf
 from rewardkit.serve.schemas import CompareRequest, GetRewardRequest, RankRequest, RewardRequest, to_prompt
 from rewardkit.types import prompt_to_text
@@ -126,13 +127,19 @@ def check_text(settings: ServeSettings, value, where: str) -> None:
 
 # ---- scoring through the batcher --------------------------------------------------------
 
-async def rewards_for(ctx: ServeContext, prompts, responses, references) -> tuple[list[float], list[float]]:
-    """(rewards, probabilities): a pointwise model without references gives its scalar (and
-    σ of it); otherwise P(response better than its reference) on the log-odds scale. A None
+async def rewards_for(ctx: ServeContext, prompts, responses, references) -> tuple[list[float], list[float], list | None]:
+    """(rewards, probabilities, attribute table): a pointwise model without references gives its
+    scalar (and σ of it), a multi-objective one also the per-attribute table behind it (else
+    None); otherwise P(response better than its reference) on the log-odds scale. A None
     reference (per item) is looked up in the server's --references by question."""
+    table = None
     if references is None and ctx.scorer.pointwise:
-        raw = await ctx.batcher.submit("reward", items=list(zip(prompts, responses)))
-        return normalize(raw, ctx.settings.normalization), [sigmoid(r) for r in raw]
+        if hasattr(ctx.scorer, "attributes"):  # the table behind the reward: see attributes_for
+            table = await attributes_for(ctx, prompts, responses, references)
+            raw = [row.reward for row in table]
+        else:
+            raw = await ctx.batcher.submit("reward", items=list(zip(prompts, responses)))
+        return normalize(raw, ctx.settings.normalization), [sigmoid(r) for r in raw], table
     references = list(references) if references is not None else [None] * len(prompts)
     references = [r if r is not None else ctx.settings.references.get(prompt_to_text(p))
                   for p, r in zip(prompts, references)]
@@ -142,7 +149,15 @@ async def rewards_for(ctx: ServeContext, prompts, responses, references) -> tupl
                              "relative to a reference; send 'references' (or OpenRLHF 'labels'), or start the "
                              "server with --references FILE")
     p = await ctx.batcher.submit("reference", items=list(zip(prompts, responses, references)))
-    return normalize([to_scale(x, "logodds") for x in p], ctx.settings.normalization), p
+    return normalize([to_scale(x, "logodds") for x in p], ctx.settings.normalization), p, None
+
+
+async def attributes_for(ctx: ServeContext, prompts, responses, references) -> list | None:
+    """Per-attribute scores and gate weights of a multi-objective model (None for other models
+    or when rewards are relative to references): they travel beside the reward."""
+    if references is not None or not hasattr(ctx.scorer, "attributes"):
+        return None
+    return await ctx.batcher.submit("call", cost=len(responses), fn=lambda: ctx.scorer.attributes(prompts, responses))
 
 
 def prompts_of(values: list, field_name: str = "prompts") -> list:
@@ -196,8 +211,12 @@ async def compare(body: CompareRequest, ctx: ServeContext = Depends(context)):
 @router.post("/reward")
 async def reward(body: RewardRequest, ctx: ServeContext = Depends(context)):
     check_sizes(ctx.settings, prompts=body.prompts, responses=body.responses, references=body.references)
-    rewards, probs = await rewards_for(ctx, prompts_of(body.prompts), body.responses, body.references)
-    return {"rewards": rewards, "probabilities": probs}
+    prompts = prompts_of(body.prompts)
+    rewards, probs, table = await rewards_for(ctx, prompts, body.responses, body.references)
+    body_out = {"rewards": rewards, "probabilities": probs}
+    if table is not None:
+        body_out["attributes"] = [{"scores": row.scores, "weights": row.weights} for row in table]
+    return body_out
 
 
 @router.post("/rank")
@@ -224,5 +243,6 @@ async def get_reward(body: GetRewardRequest, ctx: ServeContext = Depends(context
         raise RewardKitError(str(exc)) from None
     if ctx.scorer.pointwise and all(r is None for r in references):
         references = None  # a scalar model needs no reference
-    rewards, probs = await rewards_for(ctx, prompts, responses, references)
-    return {"rewards": rewards, "scores": rewards, "extra_logs": {"p_better_than_reference": probs}}
+    rewards, probs, table = await rewards_for(ctx, prompts, responses, references)
+    extra = {"p_better_than_reference": probs, **attribute_logs(table or [])}
+    return {"rewards": rewards, "scores": rewards, "extra_logs": extra}

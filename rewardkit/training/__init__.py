@@ -19,7 +19,10 @@ def train_method(method, loop: LoopConfig, options=None, on_event=None) -> dict:
     from rewardkit.training.loop import run_training
 
     method = get_method(method) if isinstance(method, str) else method
-    return run_training(method, loop, options if options is not None else method.Config(), on_event=on_event)
+    options = options if options is not None else method.Config()
+    if hasattr(method, "fit"):  # a method fitted outside the gradient loop (e.g. on frozen states)
+        return method.fit(loop, options, on_event)
+    return run_training(method, loop, options, on_event=on_event)
 
 
 __all__ = ["LoopConfig", "TrainConfig", "load_config", "train", "train_method"]

@@ -108,6 +108,6 @@ def configs_for(method, config_file: str | Path | None, overrides: dict):
         problems.insert(0, str(exc))
     if problems:
         raise ConfigError("\n".join(problems))
-    if not loop.data:
+    if not loop.data and not any(getattr(options, name) for name in getattr(method, "data_options", ())):
         raise ConfigError("--data: give at least one data file")
     return loop, options

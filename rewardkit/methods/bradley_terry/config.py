@@ -12,3 +12,6 @@ class BradleyTerryConfig:
     use_margin: bool = option(False, "subtract the pair's margin (rating gap) inside the sigmoid, as Llama 2 does",
                               flag="--use-margin/--no-margin")
     center_rewards: float = option(0.0, "reward-centring coefficient (penalises (r_c + r_r)² to keep rewards near 0)")
+    soft_targets: bool = option(False, "train on each pair's target probability that 'chosen' is better (the row's "
+                                       "'target' field, e.g. a teacher judge's verdict): cross-entropy of "
+                                       "σ(r_chosen − r_rejected) against it (distillation)")

@@ -13,7 +13,8 @@ import torch
 from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import default_reward_template
 from rewardkit.data.tokenize import SegmentEncoder
-from rewardkit.losses import bt_loss
+from rewardkit.errors import DataError
+from rewardkit.losses import bt_loss, soft_bt_loss
 from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
 from rewardkit.methods.bradley_terry.config import BradleyTerryConfig
 from rewardkit.methods.bradley_terry.scorer import KIND
@@ -34,12 +35,15 @@ class BradleyTerryTask(TemplatedTask):
 
     def prepare(self, pairs, *, for_eval: bool = False) -> Prepared:
         features, truncated = [], 0
-        for pair in pairs:
+        for index, pair in enumerate(pairs):
             chosen = self.encoder.encode(pair.prompt, pair.chosen)
             rejected = self.encoder.encode(pair.prompt, pair.rejected)
             truncated += chosen.truncated or rejected.truncated
             margin = pair.margin if (self.options.use_margin and pair.margin is not None) else 0.0
-            features.append({"chosen": chosen.input_ids, "rejected": rejected.input_ids, "margin": margin})
+            feature = {"chosen": chosen.input_ids, "rejected": rejected.input_ids, "margin": margin}
+            if self.options.soft_targets and not for_eval:  # held-out pairs are scored on their labels
+                feature["target"] = soft_target(pair, index)
+            features.append(feature)
         return Prepared(features, truncated, len(pairs))
 
     def epoch_order(self, features, seed: int):
@@ -49,7 +53,10 @@ class BradleyTerryTask(TemplatedTask):
         # (2B, T): chosen rows first, then rejected rows, one forward for both
         ids, mask = pad_right([f["chosen"] for f in features] + [f["rejected"] for f in features],
                               self.tokenizer.pad_token_id)
-        return {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([f["margin"] for f in features])}
+        batch = {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([f["margin"] for f in features])}
+        if features and "target" in features[0]:
+            batch["target"] = torch.tensor([f["target"] for f in features])
+        return batch
 
     def forward(self, backbone, hidden, batch):
         rewards = value_rewards(backbone, last_positions(hidden, batch["attention_mask"]))
@@ -58,6 +65,11 @@ class BradleyTerryTask(TemplatedTask):
 
     def loss(self, forward, batch):
         chosen, rejected = forward(batch)
+        if "target" in batch:
+            loss = soft_bt_loss(chosen, rejected, batch["target"])
+            if self.options.center_rewards:
+                loss = loss + self.options.center_rewards * ((chosen.float() + rejected.float()) ** 2).mean()
+            return loss, {"accuracy": ((chosen > rejected) == (batch["target"] > 0.5)).float().mean().item()}
         margin = batch["margin"] if self.options.use_margin else None
         loss = bt_loss(chosen, rejected, margin, self.options.center_rewards)
         return loss, {"accuracy": (chosen > rejected).float().mean().item()}
@@ -82,3 +94,12 @@ class BradleyTerryTask(TemplatedTask):
     def manifest(self) -> ModelManifest:
         return ModelManifest(kind=KIND, template=self.template.to_dict(), max_length=self.loop.max_length,
                              base_model=self.loop.model, training=training_record("bradley_terry", self.loop, self.options))
+
+
+def soft_target(pair, index: int) -> float:
+    """The pair's target probability that `chosen` is better (its `target` field)."""
+    value = (pair.extra or {}).get("target")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise DataError(pair.source or "<data>", index, "target",
+                        f"--soft-targets needs a probability in [0, 1] per pair, got {value!r}", in_memory=True)
+    return float(value)
