@@ -12,7 +12,8 @@ accuracy line). Every judge and BT model uses the library's shared CPU settings 
 Every arm is scored at full length on an in-domain held-out slice (UltraFeedback eval split) and
 the out-of-domain sets, both orders, with accuracy, position consistency, ECE and length bias.
 
-    python bench/unlabeled.py [--labeled 160] [--pool 480] [--rounds 2] [--threshold 0.8] [--eval-pairs 40]
+    python bench/unlabeled.py [--labeled 160] [--pool 480] [--rounds 2] [--threshold 0.8 | --keep-share 0.5]
+                              [--eval-pairs 40]
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=480)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--keep-share", type=float, default=None, help="keep the most confident share instead")
     parser.add_argument("--eval-pairs", type=int, default=40)
     parser.add_argument("--max-length", type=int, default=512, help="training rows (pairs that fit are chosen)")
     parser.add_argument("--epochs", type=float, default=2.0)
@@ -125,7 +127,7 @@ def main() -> None:
     loop.eval_data = [held_file]  # in-domain held-out accuracy per round (what picks the teacher)
     history = self_train(loop, JudgeConfig(label_smoothing=settings.label_smoothing),
                          SelfTrainConfig(labeled=[labeled_file], unlabeled=[pool_file], rounds=args.rounds,
-                                         threshold=args.threshold), on_event=None)["rounds"]
+                                         threshold=args.threshold, keep_share=args.keep_share), on_event=None)["rounds"]
     for r in history:
         record("judge_labeled" if r["round"] == 0 else f"self_train_r{r['round']}", str(work / "self" / f"round-{r['round']}"),
                {"train_seconds": r["seconds"], "pseudo": r.get("pseudo"), "trained_on": r["trained_on"]})

@@ -66,6 +66,17 @@ def test_threshold_keeps_exactly_the_confident_pairs():
     assert sum(report["confidence_histogram"]["counts"]) == 6
 
 
+def test_keep_share_keeps_the_most_confident_share():
+    from rewardkit.recipes.self_training import share_threshold
+
+    probabilities = [0.9, 0.15, 0.6, 0.8, 0.2, 0.79, 0.52, 0.45]
+    threshold = share_threshold(probabilities, 0.5)  # the 4 most confident: .9, .85, .8, .8
+    kept, _ = pseudo_label(probabilities, pool_of(8), threshold, 1)
+    assert [k.prompt for k in kept] == ["q0", "q1", "q3", "q4"]
+    with pytest.raises(ConfigError, match="--keep-share"):
+        SelfTrainConfig(keep_share=0.0)
+
+
 def test_hidden_labels_only_reach_the_report():
     # the truth says the second answer wins everywhere; the model says the first: labels follow the model
     kept, report = pseudo_label([0.95] * 4, pool_of(4, hidden=[False] * 4), 0.8, 1)

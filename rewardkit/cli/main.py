@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rewardkit.cli import data, demo, evaluate, export, models, rl, serve, train, unlabeled
+from rewardkit.cli import data, demo, evaluate, export, models, rl, selection, serve, train, unlabeled
 
 app = typer.Typer(help="Build, evaluate and serve generative and Bradley-Terry reward models.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -37,6 +37,7 @@ evaluate.register(app)
 app.command("serve")(serve.serve_command)
 rl.register(app)
 unlabeled.register(app)
+selection.register(app)
 app.command("demo")(demo.demo_command)
 app.command("export")(export.export_command)
 

@@ -11,6 +11,7 @@ Built in:
   judge           GRAM stage 2: the pairwise judge, label-smoothed fine-tuning
   bradley_terry   the scalar Bradley–Terry reward model
   multi_objective ArmoRM attribute heads + gate, or DMoERM category experts (frozen backbone)
+  preference_repr LRHP: a learned pair representation predicting preference and margin
 """
 
 from __future__ import annotations
@@ -70,9 +71,11 @@ def _load_builtins() -> None:
     from rewardkit.methods.bradley_terry import BradleyTerryMethod
     from rewardkit.methods.judge import JudgeMethod
     from rewardkit.methods.multi_objective import MultiObjectiveMethod
+    from rewardkit.methods.preference_repr import PreferenceReprMethod
     from rewardkit.methods.pretrain import PretrainMethod
 
-    for method in (PretrainMethod(), JudgeMethod(), BradleyTerryMethod(), MultiObjectiveMethod()):
+    for method in (PretrainMethod(), JudgeMethod(), BradleyTerryMethod(), MultiObjectiveMethod(),
+                   PreferenceReprMethod()):
         register_method(method)
 
 

@@ -21,7 +21,8 @@ def resolve_model_path(name_or_path: str | Path, *, pull_missing: bool = True) -
         return str(pull(text)) if pull_missing else text
     path = Path(text).expanduser()
     if path.exists():
-        if path.is_dir() and not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+        markers = ("config.json", "adapter_config.json", "rewardkit.json")  # rewardkit.json: a head over a saved base
+        if path.is_dir() and not any((path / name).is_file() for name in markers):
             raise ModelError(f"{path} is a directory without config.json; expected a Hugging Face model directory")
         return str(path)
     if text.startswith((".", "/", "~")) or text.count("/") > 1:

@@ -45,11 +45,15 @@ class SelfTrainConfig:
                                  "previous round's judge (--continue)", flag="--restart/--continue")
     pretrain: bool = option(False, "GRAM stage 1 on the unlabeled pairs first; every round's judge starts from it")
     max_unlabeled: int | None = option(None, "use only N unlabeled pairs (seeded sample)")
+    keep_share: float | None = option(None, "instead of --threshold: keep this share of the pool, most confident first "
+                                            "(for a judge whose verdicts rarely reach a fixed threshold)")
 
     def __post_init__(self):
         if not 0.5 < self.threshold <= 1.0:
             raise ConfigError(f"--threshold must be in (0.5, 1], got {self.threshold}: confidence max(p, 1 − p) "
                               "is at least 0.5, so 0.5 or less would keep every pair")
+        if self.keep_share is not None and not 0 < self.keep_share <= 1:
+            raise ConfigError(f"--keep-share must be in (0, 1], got {self.keep_share}")
         if self.rounds < 0:
             raise ConfigError(f"--rounds must be ≥ 0, got {self.rounds}")
 
@@ -96,6 +100,13 @@ def pseudo_label(probabilities: list[float], pool: Pool, threshold: float, round
                                    extra={"confidence": max(p, 1 - p)}))
         report_rows.append((a_wins, len(chosen) > len(rejected), len(chosen) != len(rejected), truth))
     return kept, pseudo_report(probabilities, report_rows, threshold)
+
+
+def share_threshold(probabilities: list[float], share: float) -> float:
+    """The confidence of the last pair inside the most confident `share` of the pool (ties at
+    that confidence are kept too)."""
+    confidences = sorted((max(p, 1 - p) for p in probabilities), reverse=True)
+    return confidences[max(0, min(len(confidences), round(share * len(confidences))) - 1)]
 
 
 def pseudo_report(probabilities: list[float], rows: list[tuple], threshold: float) -> dict:
@@ -147,7 +158,9 @@ def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_
             probabilities = judge.compare([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
                                           [p.response_b for p in pool.pairs])
             del judge
-            kept, record["pseudo"] = pseudo_label(probabilities, pool, options.threshold, index)
+            threshold = options.threshold if options.keep_share is None else share_threshold(probabilities,
+                                                                                              options.keep_share)
+            kept, record["pseudo"] = pseudo_label(probabilities, pool, threshold, index)
             if not kept:
                 top = max(max(p, 1 - p) for p in probabilities)
                 raise ConfigError(f"--threshold {options.threshold}: no unlabeled pair reached it in round {index} "

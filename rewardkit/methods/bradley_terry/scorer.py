@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
+
 from rewardkit.data.templates import PromptTemplate, default_reward_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.models.heads import value_rewards
@@ -27,14 +29,30 @@ class BradleyTerryScorer(PointwiseScorer):
         self.engine = ScoringEngine(model, lambda h: value_rewards(model, h)[:, None], tokenizer.pad_token_id,
                                     max_batch_tokens=max_batch_tokens, use_prefix_cache=use_prefix_cache)
 
-    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+    def _requests(self, prompts, responses) -> list[ScoreRequest]:
         same_length(prompts=prompts, responses=responses)
         requests = []
         for prompt, response in zip(prompts, responses):
             encoded = self.encoder.encode(prompt, response)
             cut = encoded.spans["response_a"][0]  # the prompt part is shared by a prompt's responses
             requests.append(ScoreRequest(tuple(encoded.input_ids[:cut]), tuple(encoded.input_ids[cut:])))
-        return self.engine.run(requests)[:, 0].tolist()
+        return requests
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        return self.engine.run(self._requests(prompts, responses))[:, 0].tolist()
+
+    @torch.no_grad()
+    def pair_states(self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str]) -> torch.Tensor:
+        """(N, H) pair representations: the final state of (prompt, a) minus that of (prompt, b)
+        at the reward position; swapping a and b negates it."""
+        same_length(prompts=prompts, responses_a=responses_a, responses_b=responses_b)
+        if getattr(self, "_state_engine", None) is None:
+            self._state_engine = ScoringEngine(self.model, lambda hidden: hidden, self.tokenizer.pad_token_id,
+                                               max_batch_tokens=self.engine.max_batch_tokens,
+                                               use_prefix_cache=self.engine.use_prefix_cache)
+            self._state_engine.decoder = self.engine.decoder
+        states = self._state_engine.run(self._requests(list(prompts) * 2, list(responses_a) + list(responses_b)))
+        return states[:len(prompts)] - states[len(prompts):]
 
 
 def load_bradley_terry(path: str, template: dict | None, options: ScorerOptions) -> BradleyTerryScorer:

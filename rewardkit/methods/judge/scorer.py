@@ -108,6 +108,27 @@ class PairwiseJudge:
         p_first = verdict_probability_a(self.engine.run(requests)).tolist()
         return [((1.0 - p_first[2 * i]) + p_first[2 * i + 1]) / 2 for i in range(len(responses))]
 
+    @torch.no_grad()
+    def pair_states(self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str]) -> torch.Tensor:
+        """(N, H) pair representations: the final hidden state at the verdict position with a
+        shown first minus the same with b first, halved. Swapping a and b negates it exactly;
+        rows are batched like compare() (token budget, shared-prefix cache)."""
+        same_length(prompts=prompts, responses_a=responses_a, responses_b=responses_b)
+        requests = []
+        for prompt, a, b in zip(prompts, responses_a, responses_b):
+            requests += [self._request(prompt, a, b), self._request(prompt, b, a)]
+        states = self.state_engine().run(requests)
+        return (states[0::2] - states[1::2]) / 2
+
+    def state_engine(self) -> ScoringEngine:
+        """The scoring engine with the final hidden state itself as the head."""
+        if getattr(self, "_state_engine", None) is None:
+            self._state_engine = ScoringEngine(self.model, lambda hidden: hidden, self.tokenizer.pad_token_id,
+                                               max_batch_tokens=self.engine.max_batch_tokens,
+                                               use_prefix_cache=self.engine.use_prefix_cache)
+            self._state_engine.decoder = self.engine.decoder
+        return self._state_engine
+
     def rank(self, prompt: Prompt, responses: Sequence[str], strategy: str = "knockout", reference: str | None = None):
         from rewardkit.ranking import rank_responses
 

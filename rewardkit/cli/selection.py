@@ -1,0 +1,156 @@
+"""`rewardkit embed`, `rewardkit select` and `rewardkit audit`: preference pairs as vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rewardkit.cli.common import out, user_errors
+
+
+def _records(path: Path, what: str):
+    from rewardkit.data import load_pairs, load_response_pairs
+    from rewardkit.errors import ConfigError
+
+    try:
+        records = load_pairs(path).records
+    except Exception:  # noqa: BLE001 - an unlabeled file is fine here: read it as such
+        records = load_response_pairs(path).records
+    if not records:
+        raise ConfigError(f"{what} {path}: no pairs")
+    return records
+
+
+def _embed(model: str, records, max_length):
+    from rewardkit.scoring import load_reward_model
+    from rewardkit.selection.embeddings import embed_pairs
+
+    scorer = load_reward_model(model, max_length=max_length)
+    return scorer, embed_pairs(scorer, records, model=model)
+
+
+@user_errors
+def embed_command(
+    model: str = typer.Option("smollm2-135m", help="judge (causal LM or trained judge) or Bradley–Terry directory"),
+    data: Path = typer.Option(..., help="pair file (labeled or unlabeled)"),
+    output: Path = typer.Option(..., help="Parquet file: row, id, source, subset, embedding"),
+    max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
+):
+    """One antisymmetric vector per pair (swapping the responses negates it), rows in input order."""
+    from rewardkit.selection.embeddings import write_embeddings
+
+    _, embeddings = _embed(model, _records(data, "--data"), max_length)
+    write_embeddings(output, embeddings)
+    out.print(f"{len(embeddings)} pairs × {embeddings.vectors.shape[1]} dims → {output}")
+
+
+@user_errors
+def select_command(
+    pool: Path = typer.Option(..., help="the pool's pair file"),
+    budget: int = typer.Option(..., help="how many pool pairs to select"),
+    output: Path = typer.Option(..., help="JSONL: the selected pairs, every original field plus selection_score"),
+    target: Optional[Path] = typer.Option(None, help="pairs of the domain to select for (ot, nearest)"),
+    strategy: str = typer.Option("ot", help="ot | nearest | margin | random"),
+    model: Optional[str] = typer.Option(None, help="the model that embeds both files (and gives margins)"),
+    pool_embeddings: Optional[Path] = typer.Option(None, help="precomputed: `rewardkit embed` output for --pool"),
+    target_embeddings: Optional[Path] = typer.Option(None, help="precomputed: `rewardkit embed` output for --target"),
+    max_length: Optional[int] = typer.Option(None),
+    seed: int = typer.Option(0),
+):
+    """Select --budget pool pairs for a target domain; report.md + a 2-D map beside --output."""
+    import numpy as np
+
+    from rewardkit.data.load import record_to_row
+    from rewardkit.errors import ConfigError
+    from rewardkit.selection.embeddings import check_same_model, embed_pairs, read_embeddings
+    from rewardkit.selection.report import projection_plot, spread_table
+    from rewardkit.selection.strategies import STRATEGIES, select
+
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    pool_records = _records(pool, "--pool")
+    target_records = _records(target, "--target") if target else None
+    if budget > len(pool_records) or budget < 1:
+        raise ConfigError(f"--budget {budget}: must be between 1 and the pool's {len(pool_records)} pairs")
+    needs_vectors = strategy in ("ot", "nearest")
+    if needs_vectors and target_records is None:
+        raise ConfigError(f"--strategy {strategy} needs --target")
+    scorer = None
+    if model:
+        from rewardkit.scoring import load_reward_model
+
+        scorer = load_reward_model(model, max_length=max_length)
+    if strategy == "margin" and scorer is None:
+        raise ConfigError("--strategy margin needs --model (its verdicts give the margins)")
+    pool_vectors = target_vectors = None
+    if needs_vectors or scorer is not None:
+        if pool_embeddings:
+            pool_emb = read_embeddings(pool_embeddings)
+        elif scorer is not None:
+            pool_emb = embed_pairs(scorer, pool_records, model=model)
+        else:
+            raise ConfigError("--model or --pool-embeddings: the pool needs embeddings")
+        if len(pool_emb) != len(pool_records):
+            raise ConfigError(f"{pool_embeddings}: {len(pool_emb)} rows, but --pool has {len(pool_records)} pairs")
+        pool_vectors = pool_emb.vectors
+        if target_records is not None:
+            target_emb = read_embeddings(target_embeddings) if target_embeddings else (
+                embed_pairs(scorer, target_records, model=model) if scorer is not None else None)
+            if target_emb is None:
+                raise ConfigError("--model or --target-embeddings: the target needs embeddings")
+            check_same_model(pool_emb, target_emb, "--pool embeddings", "--target embeddings")
+            target_vectors = target_emb.vectors
+    margins = None
+    if strategy == "margin":
+        from rewardkit.selection.embeddings import sides
+
+        p = np.clip(np.array(scorer.compare(*map(list, zip(*[sides(r) for r in pool_records])))), 1e-6, 1 - 1e-6)
+        margins = np.log(p / (1 - p))
+    chosen, scores = select(pool_vectors if pool_vectors is not None else np.zeros((len(pool_records), 1)),
+                            target_vectors, budget, strategy, seed=seed, margins=margins)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as handle:
+        for rank, index in enumerate(chosen):
+            row = {**record_to_row(pool_records[index]), "selection_score": float(scores[index]),
+                   "selection_rank": rank, "pool_row": int(index)}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    table = spread_table([r.source for r in pool_records], [r.subset for r in pool_records], chosen)
+    report = [f"# Selection: {strategy}, {budget} of {len(pool_records)} pool pairs", "", table, ""]
+    if pool_vectors is not None:
+        plot = output.with_suffix(".png")
+        projection_plot(pool_vectors, target_vectors, chosen, plot, f"{strategy}: {budget} of {len(pool_records)}")
+        report += [f"![map]({plot.name})", ""]
+    output.with_suffix(".md").write_text("\n".join(report))
+    out.print(f"{budget} pairs → {output}; spread in {output.with_suffix('.md')}")
+
+
+@user_errors
+def audit_command(
+    model: str = typer.Option("smollm2-135m", help="the judge or reward model that checks the labels"),
+    data: Path = typer.Option(..., help="labeled pair file"),
+    output: Path = typer.Option(..., help="JSONL for review: the flagged pairs, most confident first"),
+    confidence: float = typer.Option(0.8, help="flag when P(chosen better) ≤ 1 − this"),
+    max_length: Optional[int] = typer.Option(None),
+):
+    """Pairs where a confident model disagrees with the label, with the evidence; nothing is dropped."""
+    from rewardkit.data import load_pairs
+    from rewardkit.errors import ConfigError
+    from rewardkit.scoring import load_reward_model
+    from rewardkit.selection.audit import audit_pairs
+
+    if not 0.5 < confidence < 1:
+        raise ConfigError(f"--confidence must be in (0.5, 1), got {confidence}")
+    pairs = load_pairs(data).records
+    rows = audit_pairs(load_reward_model(model, max_length=max_length), pairs, confidence=confidence)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out.print(f"{len(rows)} of {len(pairs)} pairs flagged for review → {output} ({data} is unchanged)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("embed")(embed_command)
+    app.command("select")(select_command)
+    app.command("audit")(audit_command)

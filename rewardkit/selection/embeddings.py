@@ -1,0 +1,94 @@
+"""Pair embeddings: one vector per (prompt, a, b), from a model's final hidden states.
+
+A judge gives the state at its verdict position with a shown first minus the same with b
+first (halved); a Bradley–Terry model gives state(prompt, a) − state(prompt, b). Either way
+swapping a and b negates the vector, so "a is better" and "b is better" sit on opposite sides.
+Rows come back in input order; the file keeps each pair's id, source and subset and names the
+model, so embeddings of different models are never mixed by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from rewardkit.errors import ConfigError, DataError
+
+MODEL_KEY, KIND_KEY = b"rewardkit.model", b"rewardkit.kind"
+
+
+@dataclass
+class PairEmbeddings:
+    vectors: np.ndarray  # (N, H) float32
+    model: str
+    kind: str
+    ids: list = field(default_factory=list)
+    sources: list = field(default_factory=list)
+    subsets: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+
+def sides(record) -> tuple:
+    """(prompt, a, b) of a labeled pair (a = chosen) or an unlabeled one."""
+    if hasattr(record, "chosen"):
+        return record.prompt, record.chosen, record.rejected
+    return record.prompt, record.response_a, record.response_b
+
+
+def embed_pairs(scorer, records: list, *, model: str, chunk: int = 64,
+                progress: Callable[[int], None] | None = None) -> PairEmbeddings:
+    if not hasattr(scorer, "pair_states"):
+        raise ConfigError(f"--model {model}: a {getattr(scorer, 'kind', type(scorer).__name__)!r} model gives no pair "
+                          "state; use a judge (a causal LM or a trained judge) or a Bradley–Terry model")
+    parts = []
+    for start in range(0, len(records), chunk):
+        part = [sides(r) for r in records[start:start + chunk]]
+        parts.append(scorer.pair_states(*map(list, zip(*part))).float().cpu().numpy())
+        if progress:
+            progress(len(part))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    return PairEmbeddings(vectors.astype(np.float32), model, scorer.kind, [r.id for r in records],
+                          [r.source for r in records], [r.subset for r in records])
+
+
+def write_embeddings(path: str | Path, embeddings: PairEmbeddings) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"row": list(range(len(embeddings))), "id": [str(i) if i is not None else None for i in embeddings.ids],
+                      "source": embeddings.sources, "subset": embeddings.subsets,
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(embeddings.vectors.reshape(-1)),
+                                                                     embeddings.vectors.shape[1])})
+    table = table.replace_schema_metadata({MODEL_KEY: embeddings.model.encode(), KIND_KEY: embeddings.kind.encode()})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(str(path) + ".partial")
+    pq.write_table(table, partial)
+    partial.replace(path)
+
+
+def read_embeddings(path: str | Path) -> PairEmbeddings:
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise DataError(str(path), None, None, "no such file")
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    if MODEL_KEY not in meta or "embedding" not in table.column_names:
+        raise DataError(str(path), None, None, "not a rewardkit embeddings file (written by `rewardkit embed`)")
+    vectors = np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)
+    count = table.num_rows
+    return PairEmbeddings(vectors.reshape(count, -1) if count else vectors.reshape(0, 0), meta[MODEL_KEY].decode(),
+                          meta[KIND_KEY].decode(), table.column("id").to_pylist(), table.column("source").to_pylist(),
+                          table.column("subset").to_pylist())
+
+
+def check_same_model(pool: PairEmbeddings, target: PairEmbeddings, pool_name: str, target_name: str) -> None:
+    if (pool.model, pool.kind) != (target.model, target.kind) or pool.vectors.shape[1] != target.vectors.shape[1]:
+        raise ConfigError(f"{pool_name} and {target_name} come from different models ({pool.model!r}, "
+                          f"{pool.vectors.shape[1]} dims vs {target.model!r}, {target.vectors.shape[1]} dims); "
+                          "embed both with the same --model")
