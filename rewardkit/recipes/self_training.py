@@ -187,8 +187,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def write_report(output: Path, history: list[dict], options: SelfTrainConfig) -> None:
     start = "restarts from the base model" if options.restart else "continues from the previous judge"
+    rule = (f"Kept: the most confident {options.keep_share:.0%} of the pool" if options.keep_share is not None
+            else f"Threshold {options.threshold}")
     lines = ["# Self-training", "",
-             f"Threshold {options.threshold}; each round {start}"
+             f"{rule}; each round {start}"
              f"{'; GRAM pre-training on the pool first' if options.pretrain else ''}.", "",
              "| round | trained on | kept | held-out accuracy | pseudo-label accuracy | picks first shown | picks longer | seconds |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
