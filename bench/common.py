@@ -22,8 +22,29 @@ def hardware() -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores, {cpu_class()}, {gpu}; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads); python {platform.python_version()}")
+    fp32, bf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    return (f"{cpu}, {os.cpu_count()} cores, {cpu_class()}, {gpu}; matmul 1024² fp32 {fp32:.0f} GFLOP/s, "
+            f"bf16 {bf16:.0f} GFLOP/s; torch {torch.__version__} ({torch.get_num_threads()} threads); "
+            f"python {platform.python_version()}")
+
+
+_MATMUL: dict = {}
+
+
+def matmul_gflops(dtype, size: int = 1024, seconds: float = 1.0) -> float:
+    """Best observed GFLOP/s of a square matmul in `dtype` (measured once per process)."""
+    import torch
+
+    if dtype not in _MATMUL:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        a @ b
+        best, deadline = 0.0, time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * size ** 3 / (time.perf_counter() - start))
+        _MATMUL[dtype] = best / 1e9
+    return _MATMUL[dtype]
 
 
 def cpu_class() -> str:

@@ -18,19 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-from common import hardware
+from common import hardware, matmul_gflops
 from scoring import pick_pairs
-
-
-def matmul_gflops(dtype, size: int = 1024, seconds: float = 2.0) -> float:
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        start = time.perf_counter()
-        a @ b
-        best = max(best, 2 * size ** 3 / (time.perf_counter() - start))
-    return best / 1e9
 
 
 def score(judge, pairs) -> tuple[list[float], float]:
@@ -58,7 +47,7 @@ def main() -> None:
     from rewardkit.scoring import load_reward_model
 
     header = {"machine": hardware(), "fp32_gflops": round(matmul_gflops(torch.float32), 1),
-              "bf16_gflops": round(matmul_gflops(torch.bfloat16, seconds=1.0), 1), "settings": vars(args)}
+              "bf16_gflops": round(matmul_gflops(torch.bfloat16), 1), "settings": vars(args)}
     print(f"# CPU backends vs eager fp32\n# machine: {header['machine']}\n# matmul 1024²: fp32 "
           f"{header['fp32_gflops']} GFLOP/s, bf16 {header['bf16_gflops']} GFLOP/s\n# settings: {vars(args)}", flush=True)
     judge = load_reward_model(args.model, dtype="fp32")
