@@ -61,12 +61,7 @@ def select_command(
     seed: int = typer.Option(0),
 ):
     """Select --budget pool pairs for a target domain; report.md + a 2-D map beside --output."""
-    import numpy as np
-
-    from rewardkit.data.load import record_to_row
     from rewardkit.errors import ConfigError
-    from rewardkit.selection.embeddings import check_same_model, embed_pairs, read_embeddings
-    from rewardkit.selection.report import projection_plot, spread_table
     from rewardkit.selection.strategies import STRATEGIES, select
 
     if strategy not in STRATEGIES:
@@ -75,56 +70,87 @@ def select_command(
     target_records = _records(target, "--target") if target else None
     if budget > len(pool_records) or budget < 1:
         raise ConfigError(f"--budget {budget}: must be between 1 and the pool's {len(pool_records)} pairs")
-    needs_vectors = strategy in ("ot", "nearest")
-    if needs_vectors and target_records is None:
+    if strategy in ("ot", "nearest") and target_records is None:
         raise ConfigError(f"--strategy {strategy} needs --target")
+    if strategy == "margin" and not model:
+        raise ConfigError("--strategy margin needs --model (its verdicts give the margins)")
     scorer = None
     if model:
         from rewardkit.scoring import load_reward_model
 
         scorer = load_reward_model(model, max_length=max_length)
-    if strategy == "margin" and scorer is None:
-        raise ConfigError("--strategy margin needs --model (its verdicts give the margins)")
     pool_vectors = target_vectors = None
-    if needs_vectors or scorer is not None:
-        if pool_embeddings:
-            pool_emb = read_embeddings(pool_embeddings)
-        elif scorer is not None:
-            pool_emb = embed_pairs(scorer, pool_records, model=model)
-        else:
-            raise ConfigError("--model or --pool-embeddings: the pool needs embeddings")
-        if len(pool_emb) != len(pool_records):
-            raise ConfigError(f"{pool_embeddings}: {len(pool_emb)} rows, but --pool has {len(pool_records)} pairs")
-        pool_vectors = pool_emb.vectors
-        if target_records is not None:
-            target_emb = read_embeddings(target_embeddings) if target_embeddings else (
-                embed_pairs(scorer, target_records, model=model) if scorer is not None else None)
-            if target_emb is None:
-                raise ConfigError("--model or --target-embeddings: the target needs embeddings")
-            check_same_model(pool_emb, target_emb, "--pool embeddings", "--target embeddings")
-            target_vectors = target_emb.vectors
-    margins = None
-    if strategy == "margin":
-        from rewardkit.selection.embeddings import sides
-
-        p = np.clip(np.array(scorer.compare(*map(list, zip(*[sides(r) for r in pool_records])))), 1e-6, 1 - 1e-6)
-        margins = np.log(p / (1 - p))
-    chosen, scores = select(pool_vectors if pool_vectors is not None else np.zeros((len(pool_records), 1)),
+    if strategy in ("ot", "nearest") or scorer is not None:
+        pool_vectors, target_vectors = _vectors(scorer, model, pool_records, target_records, pool_embeddings,
+                                                target_embeddings)
+    margins = _margins(scorer, pool_records) if strategy == "margin" else None
+    chosen, scores = select(pool_vectors if pool_vectors is not None else _placeholder(len(pool_records)),
                             target_vectors, budget, strategy, seed=seed, margins=margins)
+    _write_selection(output, pool_records, chosen, scores)
+    _write_report(output, strategy, budget, pool_records, chosen, pool_vectors, target_vectors)
+    out.print(f"{budget} pairs → {output}; spread in {output.with_suffix('.md')}")
+
+
+def _vectors(scorer, model, pool_records, target_records, pool_file, target_file):
+    """(pool vectors, target vectors or None): precomputed files where given, else embedded by
+    the model; both must come from the same model."""
+    from rewardkit.errors import ConfigError
+    from rewardkit.selection.embeddings import check_same_model, embed_pairs, read_embeddings
+
+    def embeddings(records, file, flag):
+        if file:
+            return read_embeddings(file)
+        if scorer is None:
+            raise ConfigError(f"--model or {flag}: the pairs need embeddings")
+        return embed_pairs(scorer, records, model=model)
+
+    pool_emb = embeddings(pool_records, pool_file, "--pool-embeddings")
+    if len(pool_emb) != len(pool_records):
+        raise ConfigError(f"{pool_file}: {len(pool_emb)} rows, but --pool has {len(pool_records)} pairs")
+    if target_records is None:
+        return pool_emb.vectors, None
+    target_emb = embeddings(target_records, target_file, "--target-embeddings")
+    check_same_model(pool_emb, target_emb, "--pool embeddings", "--target embeddings")
+    return pool_emb.vectors, target_emb.vectors
+
+
+def _margins(scorer, records):
+    """The model's log-odds that each pair's first response is better."""
+    import numpy as np
+
+    from rewardkit.selection.embeddings import sides
+
+    p = np.clip(np.array(scorer.compare(*map(list, zip(*[sides(r) for r in records])))), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _placeholder(count: int):
+    import numpy as np
+
+    return np.zeros((count, 1))  # margin and random need no vectors
+
+
+def _write_selection(output: Path, records, chosen, scores) -> None:
+    from rewardkit.data.load import record_to_row
+
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf-8") as handle:
         for rank, index in enumerate(chosen):
-            row = {**record_to_row(pool_records[index]), "selection_score": float(scores[index]),
+            row = {**record_to_row(records[index]), "selection_score": float(scores[index]),
                    "selection_rank": rank, "pool_row": int(index)}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    table = spread_table([r.source for r in pool_records], [r.subset for r in pool_records], chosen)
-    report = [f"# Selection: {strategy}, {budget} of {len(pool_records)} pool pairs", "", table, ""]
+
+
+def _write_report(output: Path, strategy, budget, records, chosen, pool_vectors, target_vectors) -> None:
+    from rewardkit.selection.report import projection_plot, spread_table
+
+    table = spread_table([r.source for r in records], [r.subset for r in records], chosen)
+    report = [f"# Selection: {strategy}, {budget} of {len(records)} pool pairs", "", table, ""]
     if pool_vectors is not None:
         plot = output.with_suffix(".png")
-        projection_plot(pool_vectors, target_vectors, chosen, plot, f"{strategy}: {budget} of {len(pool_records)}")
+        projection_plot(pool_vectors, target_vectors, chosen, plot, f"{strategy}: {budget} of {len(records)}")
         report += [f"![map]({plot.name})", ""]
     output.with_suffix(".md").write_text("\n".join(report))
-    out.print(f"{budget} pairs → {output}; spread in {output.with_suffix('.md')}")
 
 
 @user_errors

@@ -45,6 +45,15 @@ class ScoringEngine:
         # another backend's decoder pass (models/backends.py): input_ids → final states; no KV cache
         self.decoder = None
 
+    def with_head(self, head: Head) -> "ScoringEngine":
+        """A sibling engine with the same model, batching, prefix caching and decoder backend,
+        reading `head` instead (e.g. the final hidden state itself, for pair embeddings)."""
+        sibling = ScoringEngine(self.model, head, self.pad_id, max_batch_tokens=self.max_batch_tokens,
+                                use_prefix_cache=self.use_prefix_cache, min_cached_prefix=self.min_cached_prefix,
+                                min_prefix_share=self.min_prefix_share)
+        sibling.decoder = self.decoder
+        return sibling
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device

@@ -46,12 +46,8 @@ class BradleyTerryScorer(PointwiseScorer):
         """(N, H) pair representations: the final state of (prompt, a) minus that of (prompt, b)
         at the reward position; swapping a and b negates it."""
         same_length(prompts=prompts, responses_a=responses_a, responses_b=responses_b)
-        if getattr(self, "_state_engine", None) is None:
-            self._state_engine = ScoringEngine(self.model, lambda hidden: hidden, self.tokenizer.pad_token_id,
-                                               max_batch_tokens=self.engine.max_batch_tokens,
-                                               use_prefix_cache=self.engine.use_prefix_cache)
-            self._state_engine.decoder = self.engine.decoder
-        states = self._state_engine.run(self._requests(list(prompts) * 2, list(responses_a) + list(responses_b)))
+        engine = self.engine.with_head(lambda hidden: hidden)
+        states = engine.run(self._requests(list(prompts) * 2, list(responses_a) + list(responses_b)))
         return states[:len(prompts)] - states[len(prompts):]
 
 

@@ -117,17 +117,8 @@ class PairwiseJudge:
         requests = []
         for prompt, a, b in zip(prompts, responses_a, responses_b):
             requests += [self._request(prompt, a, b), self._request(prompt, b, a)]
-        states = self.state_engine().run(requests)
+        states = self.engine.with_head(lambda hidden: hidden).run(requests)
         return (states[0::2] - states[1::2]) / 2
-
-    def state_engine(self) -> ScoringEngine:
-        """The scoring engine with the final hidden state itself as the head."""
-        if getattr(self, "_state_engine", None) is None:
-            self._state_engine = ScoringEngine(self.model, lambda hidden: hidden, self.tokenizer.pad_token_id,
-                                               max_batch_tokens=self.engine.max_batch_tokens,
-                                               use_prefix_cache=self.engine.use_prefix_cache)
-            self._state_engine.decoder = self.engine.decoder
-        return self._state_engine
 
     def rank(self, prompt: Prompt, responses: Sequence[str], strategy: str = "knockout", reference: str | None = None):
         from rewardkit.ranking import rank_responses
