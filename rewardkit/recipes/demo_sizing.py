@@ -40,10 +40,12 @@ def probe_tokens_per_s(model: str) -> float:
     ids = torch.randint(10, 1000, (PROBE_ROWS, PROBE_TOKENS), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         decoder(input_ids=ids[:, :64])  # warm-up
-        start = time.perf_counter()
-        decoder(input_ids=ids)
-        seconds = time.perf_counter() - start
-    return PROBE_ROWS * PROBE_TOKENS / seconds
+        best = float("inf")
+        for _ in range(3):  # the best of three: one pass can land on a moment of contention
+            start = time.perf_counter()
+            decoder(input_ids=ids)
+            best = min(best, time.perf_counter() - start)
+    return PROBE_ROWS * PROBE_TOKENS / best
 
 
 def estimate_seconds(plan: DemoPlan, tokens_per_s: float) -> float:
