@@ -27,9 +27,11 @@ def main() -> None:
     parser.add_argument("--bt-epochs", type=float, default=1.0)
     parser.add_argument("--pretrain-epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=320, help="judge rows (question + both answers) in training")
-    parser.add_argument("--bt-max-length", type=int, default=256, help="BT rows (question + one answer)")
-    parser.add_argument("--score-max-length", type=int, default=320, help="scoring limit; 0 = the model's own")
+    parser.add_argument("--max-length", type=int, default=768,
+                        help="judge rows (question + both answers) in training: only pairs that fit are taken")
+    parser.add_argument("--bt-max-length", type=int, default=768, help="BT rows (question + one answer)")
+    parser.add_argument("--batch-tokens", type=int, default=8 * 512, help="token budget per judge batch (0: rows)")
+    parser.add_argument("--score-max-length", type=int, default=0, help="scoring limit; 0 = the model's own")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--train-layers", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
@@ -37,7 +39,8 @@ def main() -> None:
     parser.add_argument("--output", default="runs/quality")
     args = parser.parse_args()
     settings = PartialFineTune(train_layers=args.train_layers, lr=args.lr, batch_size=args.batch_size,
-                               max_length=args.max_length, bt_max_length=args.bt_max_length, seed=args.seed)
+                               max_length=args.max_length, bt_max_length=args.bt_max_length,
+                               batch_tokens=args.batch_tokens or None, seed=args.seed)
     study = QualityStudy(data_dir=str(SHARED_DATA), model=args.model, train_pairs=args.train_pairs,
                          min_margin=args.min_margin, pretrain_pairs=args.pretrain_pairs, eval_pairs=args.eval_pairs,
                          epochs=args.epochs, bt_epochs=args.bt_epochs, pretrain_epochs=args.pretrain_epochs,

@@ -100,6 +100,7 @@ def main() -> None:
     margins = np.log(p_chosen / (1 - p_chosen))  # the judge's log-odds: |·| ranks its confidence
     settings = PartialFineTune(max_length=args.max_length, seed=args.seed)
     print(f"[{time.time() - started:6.0f}s] pool of {len(pool)} pairs embedded", flush=True)
+    trained: dict = {}  # sorted picks -> the judge trained on them (seeded, so the same picks give the same judge)
     for target_name, set_name in TARGETS.items():
         pairs = ood[set_name]
         target, target_eval = pairs[:args.target_pairs], pairs[args.target_pairs:args.target_pairs + args.eval_pairs]
@@ -115,13 +116,19 @@ def main() -> None:
             picked = [pool[i] for i in chosen]
             out = work / f"{target_name}-{strategy}"
             t = time.time()
-            settings.judge(base, picked, out, epochs=1.0)
+            key = ",".join(map(str, sorted(int(i) for i in chosen)))
+            if key in trained:  # random and margin ignore the target: the same picks train the same judge
+                out = trained[key]
+            else:
+                settings.judge(base, picked, out, epochs=1.0)
+                trained[key] = out
             evaluation = evaluate(str(out), sets)
             general_mean = sum(evaluation[n]["accuracy"] for n in general) / len(general)
             sources = {}
             for p in picked:
                 sources[p.source] = sources.get(p.source, 0) + 1
             entry["arms"][strategy] = {"eval": evaluation, "general_mean": general_mean, "sources": sources,
+                                       "judge": str(out),
                                        "train_eval_s": round(time.time() - t, 1)}
             results_path.write_text(json.dumps(results, indent=2, default=str))
             print(f"[{time.time() - started:6.0f}s] {target_name}/{strategy}: target "

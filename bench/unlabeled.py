@@ -6,6 +6,9 @@ accuracy line). Every judge and BT model uses the library's shared CPU settings 
 30 blocks on cached frozen states; recipes/partial_finetune.py). Arms:
   judge_labeled     round 0 of self-training: the judge on the labeled pairs only
   self_train_rN     round N: trained again (from the base model) on labeled + confident pseudo-labels
+  continue_rN       round N continuing from round N−1's judge instead of the base model (--continue)
+  gram_labeled      GRAM: generative pre-training on the pool, then the judge on the labeled pairs
+  gram_self_train_rN  GRAM pre-training, then self-training rounds that start from it (--pretrain)
   bt_labeled        Bradley–Terry on the labeled pairs
   bt_distilled      Bradley–Terry distilled from the best judge's soft verdicts over the pool
                     ("best" by in-domain held-out accuracy, never by the OOD sets)
@@ -22,7 +25,9 @@ import argparse
 import json
 import math
 import random
+import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from common import SHARED_DATA, hardware
@@ -87,6 +92,9 @@ def main() -> None:
     parser.add_argument("--eval-pairs", type=int, default=40)
     parser.add_argument("--max-length", type=int, default=512, help="training rows (pairs that fit are chosen)")
     parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--arms", default="continue,pretrain",
+                        help="beyond restart-from-base self-training, BT and distillation: continue, pretrain")
+    parser.add_argument("--pretrain-rounds", type=int, default=None, help="rounds for the pretrain arm (default --rounds)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="runs/unlabeled")
     args = parser.parse_args()
@@ -123,14 +131,28 @@ def main() -> None:
         print(f"[{time.time() - started:6.0f}s] {arm}: mean OOD {report['arms'][arm]['eval']['mean_ood']:.3f}, "
               f"in-domain {report['arms'][arm]['eval']['in_domain']['accuracy']:.3f}", flush=True)
 
-    loop = settings.loop(base, [], work / "self", epochs=args.epochs)
-    loop.eval_data = [held_file]  # in-domain held-out accuracy per round (what picks the teacher)
-    history = self_train(loop, JudgeConfig(label_smoothing=settings.label_smoothing),
-                         SelfTrainConfig(labeled=[labeled_file], unlabeled=[pool_file], rounds=args.rounds,
-                                         threshold=args.threshold, keep_share=args.keep_share), on_event=None)["rounds"]
-    for r in history:
-        record("judge_labeled" if r["round"] == 0 else f"self_train_r{r['round']}", str(work / "self" / f"round-{r['round']}"),
-               {"train_seconds": r["seconds"], "pseudo": r.get("pseudo"), "trained_on": r["trained_on"]})
+    def rounds(directory: str, names, **changes) -> list[dict]:
+        loop = settings.loop(base, [], work / directory, epochs=args.epochs)
+        loop.eval_data = [held_file]  # in-domain held-out accuracy per round (what picks the teacher)
+        options = SelfTrainConfig(labeled=[labeled_file], unlabeled=[pool_file], rounds=args.rounds,
+                                  threshold=args.threshold, keep_share=args.keep_share)
+        history = self_train(loop, JudgeConfig(label_smoothing=settings.label_smoothing), replace(options, **changes),
+                             on_event=None)["rounds"]
+        for r in history:
+            record(names(r["round"]), str(work / directory / f"round-{r['round']}"),
+                   {"train_seconds": r["seconds"], "pseudo": r.get("pseudo"), "trained_on": r["trained_on"]})
+        return history
+
+    history = rounds("self", lambda n: "judge_labeled" if n == 0 else f"self_train_r{n}")
+    arms = args.arms.split(",")
+    if "continue" in arms:  # the same round 0; rounds ≥ 1 continue from the previous round's judge
+        if not (work / "self_continue" / "round-0").is_dir():
+            (work / "self_continue").mkdir(exist_ok=True)
+            shutil.copytree(work / "self" / "round-0", work / "self_continue" / "round-0")
+        rounds("self_continue", lambda n: "judge_labeled" if n == 0 else f"continue_r{n}", restart=False)
+    if "pretrain" in arms:  # GRAM: pre-training on the pool first; every round starts from it
+        rounds("self_pretrain", lambda n: "gram_labeled" if n == 0 else f"gram_self_train_r{n}", pretrain=True,
+               rounds=args.rounds if args.pretrain_rounds is None else args.pretrain_rounds)
     if "bt_labeled" not in report["arms"]:
         seconds = settings.bradley_terry(base, data["labeled"], work / "bt_labeled", epochs=args.epochs)
         record("bt_labeled", str(work / "bt_labeled"), {"train_seconds": seconds})

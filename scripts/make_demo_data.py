@@ -2,7 +2,8 @@
 
   demo_train.jsonl  UltraFeedback "train" pairs whose GPT-4 ratings differ by ≥ 2 points
                     (a clear preference; ties and near-ties carry mostly rating noise), seeded order
-  demo_eval.jsonl   100 UltraFeedback "eval" pairs (held out, every margin) + 40 LLMBar "Natural" pairs (out of domain)
+  demo_eval.jsonl   every UltraFeedback "eval" pair (held out, every margin; seeded order) + 40 LLMBar "Natural"
+                    pairs (out of domain). The demo takes the first pairs of each that fit its row length.
 
     python scripts/make_demo_data.py [--shared ../shared/data]
 """
@@ -25,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--min-margin", type=float, default=2.0)
-    parser.add_argument("--eval-pairs", type=int, default=100)
+    parser.add_argument("--eval-pairs", type=int, default=None, help="default: all of them")
     parser.add_argument("--natural-pairs", type=int, default=40)
     args = parser.parse_args()
     pool = rows(args.shared / "ultrafeedback_binarized_subset.jsonl")

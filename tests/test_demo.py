@@ -12,7 +12,8 @@ from rewardkit.recipes.demo import DemoPlan, run_demo, work_units
 from rewardkit.scoring import load_reward_model
 
 TINY = DemoPlan(train_pairs=12, pretrain_pairs=6, eval_pairs=6, ood_pairs=4, finetune_epochs=1, pretrain_epochs=1,
-                bt_epochs=1, max_length=512, bt_max_length=512, batch_size=4, train_layers=1, lr=1e-3)
+                bt_epochs=1, max_length=2048, bt_max_length=2048, batch_size=4, batch_tokens=4096, train_layers=1,
+                lr=1e-3)
 
 
 def test_demo_writes_results_reports_and_loadable_models(tmp_path, tiny_model_dir):
@@ -30,6 +31,14 @@ def test_demo_writes_results_reports_and_loadable_models(tmp_path, tiny_model_di
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "| gram |" in report and "LLMBar Natural" in report
     assert (tmp_path / "demo" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    # whole rows: the slices take pairs that fit, so nothing is cut in training or in scoring
+    assert saved["slices"] == {"train": TINY.train_pairs, "pretrain": TINY.pretrain_pairs, "heldout": TINY.eval_pairs,
+                               "ood": TINY.ood_pairs}
+    assert all(t["truncated_rows"] == 0 and t["rows"] > 0 for t in saved["training_truncation"].values())
+    for name in ("zero_shot", "gram", "bt"):
+        for figures in (saved[name], saved[name]["out_of_domain"]):
+            assert figures["truncation"]["truncated_rows"] == 0 and figures["truncation"]["rows"] > 0
+    assert "Rows truncated: 0 of" in report
 
     judge, bt = load_reward_model(str(tmp_path / "demo" / "gram")), load_reward_model(str(tmp_path / "demo" / "bt"))
     assert len(judge.compare(["q?"], ["yes"], ["no"])) == 1
@@ -49,17 +58,28 @@ def test_demo_writes_results_reports_and_loadable_models(tmp_path, tiny_model_di
 
 
 def test_plan_is_fitted_to_the_time_limit_from_the_probe():
-    from rewardkit.recipes.demo import FULL
-    from rewardkit.recipes.demo_sizing import CALIBRATION_PLAN, CALIBRATION_S, CALIBRATION_TPS, HEADROOM, estimate_seconds, fit_plan
+    from dataclasses import replace
 
-    # at the calibration machine's speed the calibration plan's estimate is its measured time
-    assert estimate_seconds(CALIBRATION_PLAN, CALIBRATION_TPS) == pytest.approx(CALIBRATION_S)
-    fast = fit_plan(FULL, CALIBRATION_TPS * 2, 900)
+    from rewardkit.recipes.demo import FULL
+    from rewardkit.recipes.demo_sizing import (CALIBRATION_S, CALIBRATION_TOKENS, CALIBRATION_TPS, HEADROOM, RowLengths,
+                                               estimate_seconds, fit_plan, plan_tokens)
+
+    lengths = RowLengths(train=[400] * 300, heldout=[500] * 100, ood=[300] * 40)
+    # tokens of work, counted by hand: 3 models × 2 orders × scored rows; stage 1 one row per pair
+    # (cache + 1 epoch); the judge two rows per pair (cache + 1 epoch); BT about one judge row per pair, twice
+    small = replace(FULL, train_pairs=10, pretrain_pairs=4, eval_pairs=2, ood_pairs=1)
+    assert plan_tokens(small, lengths) == 6 * (2 * 500 + 300) + 4 * 400 * 2 + 2 * 10 * 400 * 2 + 10 * 400 * 2
+    # at the calibration machine's speed, work equal to the calibration's takes its measured time
+    calibrated = RowLengths(train=[0] * 300, heldout=[CALIBRATION_TOKENS / (6 * FULL.eval_pairs)] * 100, ood=[0] * 40)
+    assert estimate_seconds(FULL, CALIBRATION_TPS, calibrated) == pytest.approx(CALIBRATION_S)
+    fast = fit_plan(FULL, CALIBRATION_TPS * 4, 900, lengths)
     assert fast == FULL  # fits: nothing changes
-    slow = fit_plan(FULL, CALIBRATION_TPS / 2, 900)
+    slow = fit_plan(FULL, CALIBRATION_TPS / 2, 900, lengths)
     assert slow.train_pairs < FULL.train_pairs and slow.pretrain_pairs < FULL.pretrain_pairs
     assert (slow.eval_pairs, slow.ood_pairs, slow.max_length) == (FULL.eval_pairs, FULL.ood_pairs, FULL.max_length)
-    assert estimate_seconds(slow, CALIBRATION_TPS / 2) <= 900 * HEADROOM + 1
+    assert estimate_seconds(slow, CALIBRATION_TPS / 2, lengths) <= 900 * HEADROOM
+    # the most pairs that fit: one more would be over
+    assert estimate_seconds(replace(slow, train_pairs=slow.train_pairs + 1), CALIBRATION_TPS / 2, lengths) > 900 * HEADROOM
     # never below a floor that still trains something
-    tiny = fit_plan(FULL, CALIBRATION_TPS / 100, 900)
+    tiny = fit_plan(FULL, CALIBRATION_TPS / 100, 900, lengths)
     assert tiny.train_pairs == 16 and tiny.pretrain_pairs == 8

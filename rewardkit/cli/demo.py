@@ -43,8 +43,8 @@ def demo_command(
                 progress.advance(bar, rows - cached.get(data["stage"], 0))
                 cached[data["stage"]] = rows
                 progress.update(bar, info=f"{data['stage']}: running the frozen blocks once ({data['rows']}/{data['total']})")
-            elif kind == "step":
-                progress.advance(bar, plan.batch_size)
+            elif kind == "step":  # rows of this step (token-budget batches vary); a BT row is half a unit
+                progress.advance(bar, data["rows"] // 2 if data["stage"] == "bt" else data["rows"])
                 progress.update(bar, info=f"{data['stage']} step {data['step']} loss {data['loss']:.3f}")
             elif kind == "scored":
                 progress.advance(bar, 2 * data["pairs"])

@@ -11,21 +11,51 @@ estimate go into results.json and report.md.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from rewardkit.recipes.demo import FULL, QUICK, DemoPlan, work_units
+from rewardkit.recipes.demo import FULL, QUICK, DemoPlan, demo_slices
 
 LIMIT_S = {"quick": 240.0, "full": 900.0}  # the README's promises, on 2 cores
 HEADROOM = 0.9  # aim under the limit: the estimate is only as good as its calibration
-# Calibration, measured: the full plan fitted to 271 training pairs and 43 pre-training pairs
-# (below) ran in 632 s (`rewardkit demo`, wall time, model already pulled) on a 2-core Xeon
-# without native bf16 (fp32) where probe_tokens_per_s() measured 1,008 tokens/s. Estimates
-# scale with rows × row length and inversely with the probe.
-CALIBRATION_PLAN = replace(FULL, train_pairs=271, pretrain_pairs=43)
+# Calibration, measured: a full demo (`rewardkit demo`, wall time, model already pulled) that ran
+# CALIBRATION_TOKENS tokens of work (plan_tokens below) in CALIBRATION_S seconds on a 2-core
+# Xeon without native bf16 (fp32) where probe_tokens_per_s() measured CALIBRATION_TPS.
+# Estimates scale with the tokens of work and inversely with the probe. (Source: the 271-pair
+# plan of rows cut at 320 tokens, 632 s at 1,008 tokens/s; its tokens counted the same way.)
 CALIBRATION_S = 632.0
 CALIBRATION_TPS = 1008.0
-CALIBRATION_COST = work_units(CALIBRATION_PLAN) * CALIBRATION_PLAN.max_length
+CALIBRATION_TOKENS = 741_000
 PROBE_ROWS, PROBE_TOKENS = 4, 256
+
+
+@dataclass(frozen=True)
+class RowLengths:
+    """Tokens of each pair's judge row, in slice order (what the plan would take first)."""
+    train: list
+    heldout: list
+    ood: list
+
+
+def row_lengths(plan: DemoPlan, model: str) -> RowLengths:
+    from rewardkit.data.templates import default_judge_template
+    from rewardkit.data.tokenize import SegmentEncoder
+    from rewardkit.models.loading import load_tokenizer
+
+    encoder = SegmentEncoder(load_tokenizer(model), default_judge_template(), 10**6)
+    data = demo_slices(plan, model)
+    size = {name: [len(encoder.encode(p.prompt, p.chosen, p.rejected).input_ids) for p in data[name]]
+            for name in ("train", "heldout", "ood")}
+    return RowLengths(**size)
+
+
+def plan_tokens(plan: DemoPlan, lengths: RowLengths) -> float:
+    """Tokens through the backbone: three models score both orders of every evaluation pair;
+    stage 1 caches and trains one row per pair; the judge two rows per pair (caching + epochs);
+    BT two rows per pair of about half a judge row each."""
+    train, pre = sum(lengths.train[:plan.train_pairs]), sum(lengths.train[:plan.pretrain_pairs])
+    scored = sum(lengths.heldout[:plan.eval_pairs]) + sum(lengths.ood[:plan.ood_pairs])
+    return (3 * 2 * scored + pre * (1 + plan.pretrain_epochs) + 2 * train * (1 + plan.finetune_epochs)
+            + train * (1 + plan.bt_epochs))
 
 
 def probe_tokens_per_s(model: str) -> float:
@@ -48,20 +78,21 @@ def probe_tokens_per_s(model: str) -> float:
     return PROBE_ROWS * PROBE_TOKENS / best
 
 
-def estimate_seconds(plan: DemoPlan, tokens_per_s: float) -> float:
-    return CALIBRATION_S * (work_units(plan) * plan.max_length / CALIBRATION_COST) * (CALIBRATION_TPS / tokens_per_s)
+def estimate_seconds(plan: DemoPlan, tokens_per_s: float, lengths: RowLengths) -> float:
+    return CALIBRATION_S * (plan_tokens(plan, lengths) / CALIBRATION_TOKENS) * (CALIBRATION_TPS / tokens_per_s)
 
 
-def fit_plan(plan: DemoPlan, tokens_per_s: float, limit_s: float) -> DemoPlan:
-    """`plan`, or the same plan on fewer training pairs if its estimate is over `limit_s`."""
+def fit_plan(plan: DemoPlan, tokens_per_s: float, limit_s: float, lengths: RowLengths) -> DemoPlan:
+    """`plan`, or the same plan on fewer training pairs (the most that fit) if its estimate is
+    over `limit_s`; the evaluation slices stay whole."""
     target = limit_s * HEADROOM
-    estimate = estimate_seconds(plan, tokens_per_s)
-    if estimate <= target:
-        return plan
-    fixed = estimate_seconds(replace(plan, train_pairs=0, pretrain_pairs=0), tokens_per_s)
-    share = max(0.0, (target - fixed) / (estimate - fixed))
-    return replace(plan, train_pairs=max(16, int(plan.train_pairs * share)),
-                   pretrain_pairs=max(8, int(plan.pretrain_pairs * share)))
+    pairs = min(plan.train_pairs, len(lengths.train))
+    while pairs > 16:
+        fitted = replace(plan, train_pairs=pairs, pretrain_pairs=max(8, plan.pretrain_pairs * pairs // plan.train_pairs))
+        if estimate_seconds(fitted, tokens_per_s, lengths) <= target:
+            return plan if pairs == plan.train_pairs else fitted
+        pairs -= 1
+    return replace(plan, train_pairs=16, pretrain_pairs=8)
 
 
 def choose_plan(quick: bool, model: str, *, fit: bool = True) -> tuple[DemoPlan, dict]:
@@ -70,9 +101,9 @@ def choose_plan(quick: bool, model: str, *, fit: bool = True) -> tuple[DemoPlan,
     limit = LIMIT_S["quick" if quick else "full"]
     if not fit:
         return nominal, {"fitted": False, "limit_s": limit}
-    tps = probe_tokens_per_s(model)
-    plan = fit_plan(nominal, tps, limit)
+    tps, lengths = probe_tokens_per_s(model), row_lengths(nominal, model)
+    plan = fit_plan(nominal, tps, limit, lengths)
     return plan, {"fitted": True, "limit_s": limit, "probe_tokens_per_s": round(tps, 1),
-                  "estimated_s": round(estimate_seconds(plan, tps)),
-                  "nominal_estimated_s": round(estimate_seconds(nominal, tps)),
+                  "plan_tokens": round(plan_tokens(plan, lengths)), "estimated_s": round(estimate_seconds(plan, tps, lengths)),
+                  "nominal_estimated_s": round(estimate_seconds(nominal, tps, lengths)),
                   "nominal_train_pairs": nominal.train_pairs, "shrunk": plan != nominal}

@@ -9,7 +9,9 @@ Arms (same backbone, same labeled pairs, same seeds and settings):
 
 Each model is evaluated on an in-domain held-out slice and on out-of-domain sets (LLMBar,
 MT-Bench human judgments, HHH, XSTest, EvalBiasBench) with accuracy, position consistency,
-ECE and length bias; training time is recorded.
+ECE and length bias; training time is recorded. Whole rows: training and pre-training take only
+pairs whose judge row fits the settings' max_length (pairs that fit are chosen, none is cut),
+scoring runs at the model's own limit, and the rows cut anywhere are counted in the results.
 """
 
 from __future__ import annotations
@@ -40,14 +42,19 @@ class QualityStudy:
     epochs: float = 1.0
     bt_epochs: float = 1.0
     pretrain_epochs: float = 1.0
-    score_max_length: int | None = 320  # None: the model's own limit
+    score_max_length: int | None = None  # None: the model's own limit (nothing cut at scoring time)
     arms: list[str] = field(default_factory=lambda: ["zero_shot", "bt", "judge_ls0", "judge_ls0.1", "gram_ls0.1"])
     settings: PartialFineTune = field(default_factory=PartialFineTune)
 
 
-def study_slices(study: QualityStudy) -> dict[str, list]:
-    """Labeled training pairs, an unlabeled pool for stage 1, the in-domain slice, OOD slices."""
+def study_slices(study: QualityStudy, base: str) -> dict[str, list]:
+    """Labeled training pairs, an unlabeled pool for stage 1 (both only pairs whose judge row
+    fits in the settings' max_length with `base`'s tokenizer), the in-domain slice, OOD slices."""
     from rewardkit.data import load_pairs
+    from rewardkit.data.templates import default_judge_template
+    from rewardkit.data.tokenize import SegmentEncoder
+    from rewardkit.models.loading import load_tokenizer
+    from rewardkit.recipes.partial_finetune import fitting_pairs
 
     rng = random.Random(study.settings.seed)
     pool = load_pairs(Path(study.data_dir) / "ultrafeedback_binarized_subset.jsonl").records
@@ -55,6 +62,8 @@ def study_slices(study: QualityStudy) -> dict[str, list]:
     held = [p for p in pool if p.subset == "eval"]
     rng.shuffle(train)
     rng.shuffle(held)
+    train = fitting_pairs(train, SegmentEncoder(load_tokenizer(base), default_judge_template(), 10**6),
+                          study.settings.max_length)
     labeled = [p for p in train if p.margin is not None and p.margin >= study.min_margin][: study.train_pairs]
     chosen = {id(p) for p in labeled}
     slices = {"train": labeled, "pool": [p for p in train if id(p) not in chosen][: study.pretrain_pairs],
@@ -95,7 +104,18 @@ def evaluate_arm(model: str, sets: dict[str, list], max_length: int | None) -> d
     for name, pairs in sets.items():
         results, _ = evaluate_sets(scorer, {name: pairs})
         out[name] = {k: results[k] for k in KEPT}
+        out[name]["truncation"] = results.get("truncation")
     return out
+
+
+def training_truncation(output: Path, arm: str) -> dict:
+    """Rows cut in training, summed over the arm's runs (GRAM: stage 1 and the judge)."""
+    rows = cut = 0
+    for directory in (output / arm, output / f"{arm}_stage1"):
+        if (directory / "summary.json").is_file():
+            summary = json.loads((directory / "summary.json").read_text())
+            rows, cut = rows + (summary.get("train_features") or 0), cut + (summary.get("truncated_rows") or 0)
+    return {"rows": rows, "truncated_rows": cut}
 
 
 def run_quality(study: QualityStudy, output: str | Path, *, log: Callable[[str], None] = print,
@@ -106,13 +126,14 @@ def run_quality(study: QualityStudy, output: str | Path, *, log: Callable[[str],
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     base = resolve_model_path(study.model)
-    slices = study_slices(study)
+    slices = study_slices(study, base)
     sets = {name: slices[name] for name in ("in_domain", *OOD)}
     results = {"settings": asdict(study), "hardware": hardware, "arms": {}}
     started = time.perf_counter()
     for arm in study.arms:
         model, seconds = train_arm(study, arm, base, slices, output)
-        results["arms"][arm] = {"train_seconds": round(seconds, 1), "eval": evaluate_arm(model, sets, study.score_max_length)}
+        results["arms"][arm] = {"train_seconds": round(seconds, 1), "eval": evaluate_arm(model, sets, study.score_max_length),
+                                "training_truncation": training_truncation(output, arm)}
         (output / "quality.json").write_text(json.dumps(results, indent=2))
         log(f"[{time.perf_counter() - started:7.0f}s] {arm}: " + ", ".join(
             f"{k} {v['accuracy']:.3f}" for k, v in results["arms"][arm]["eval"].items()))

@@ -188,7 +188,7 @@ def _resume(run: Run) -> None:
 
 def _train_steps(run: Run) -> float:
     """Optimizer steps until `total_steps`; returns the last step's loss."""
-    last_loss, tokens, tick = float("nan"), 0, time.perf_counter()
+    last_loss, tokens, rows, tick = float("nan"), 0, 0, time.perf_counter()
     state = run.state
     while state["step"] < run.total_steps:
         loader = _epoch_loader(run)
@@ -197,6 +197,7 @@ def _train_steps(run: Run) -> float:
         for batch in loader:
             loss, metrics = _micro_step(run, batch)
             tokens += int(batch["attention_mask"].sum().item())
+            rows += int(batch["attention_mask"].shape[0])
             state["batches_in_epoch"] += 1
             if not run.accelerator.sync_gradients:
                 continue
@@ -207,10 +208,10 @@ def _train_steps(run: Run) -> float:
                 raise TrainingError(f"step {state['step']}: the loss is {last_loss}; stopping before the weights are "
                                     "saved (check the data for extreme values, or lower --lr)")
             elapsed = time.perf_counter() - tick
-            record = {"step": state["step"], "epoch": state["epoch"], "loss": last_loss,
+            record = {"step": state["step"], "epoch": state["epoch"], "loss": last_loss, "rows": rows,
                       "lr": run.scheduler.get_last_lr()[0],
                       "tokens_per_s": tokens * run.accelerator.num_processes / max(elapsed, 1e-9), **metrics}
-            tokens, tick = 0, time.perf_counter()
+            tokens, rows, tick = 0, 0, time.perf_counter()
             _after_step(run, record)
             if state["step"] >= run.total_steps:
                 break
