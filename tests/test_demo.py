@@ -61,8 +61,16 @@ def test_plan_is_fitted_to_the_time_limit_from_the_probe():
     from dataclasses import replace
 
     from rewardkit.recipes.demo import FULL
-    from rewardkit.recipes.demo_sizing import (CALIBRATION_S, CALIBRATION_TOKENS, CALIBRATION_TPS, HEADROOM, RowLengths,
-                                               estimate_seconds, fit_plan, plan_tokens)
+    from rewardkit.recipes.demo_sizing import (
+        CALIBRATION_S,
+        CALIBRATION_TOKENS,
+        CALIBRATION_TPS,
+        HEADROOM,
+        RowLengths,
+        estimate_seconds,
+        fit_plan,
+        plan_tokens,
+    )
 
     lengths = RowLengths(train=[400] * 300, heldout=[500] * 100, ood=[300] * 40)
     # tokens of work, counted by hand: 3 models × 2 orders × scored rows; stage 1 one row per pair
