@@ -125,3 +125,20 @@ def test_cli_inspect_reports_subsets_and_tokens(tmp_path, tiny_model_dir):
     report = json.loads(result.stdout)
     assert report["pairs"] == 7 and report["subsets"] == {"math": 7} and report["duplicates"] == 1
     assert report["tokens"]["judge_prompt"]["p100"] > report["tokens"]["prompt"]["p100"]
+
+
+def test_inspect_flags_a_length_shortcut(tmp_path):
+    from rewardkit.data.inspect import inspect_file
+
+    def row(i, chosen_longer):
+        long, short = "a fuller answer " * 5 + str(i), f"short {i}"
+        return {"prompt": f"q{i}?", "chosen": long if chosen_longer else short, "rejected": short if chosen_longer else long}
+
+    skewed, balanced = tmp_path / "skewed.jsonl", tmp_path / "balanced.jsonl"
+    skewed.write_text("".join(json.dumps(row(i, i % 5 != 0)) + "\n" for i in range(10)))  # 8 of 10 chosen longer
+    same = {"prompt": "q?", "chosen": "yes", "rejected": "no!"}  # equal lengths: not counted
+    balanced.write_text("".join(json.dumps(row(i, i % 2 == 0)) + "\n" for i in range(10)) + json.dumps(same) + "\n")
+    report = inspect_file(skewed)
+    assert report["chosen_longer"] == 0.8 and any("longer one in 80%" in p for p in report["problems"])
+    report = inspect_file(balanced)
+    assert report["chosen_longer"] == 0.5 and not any("longer" in p for p in report["problems"])

@@ -40,6 +40,8 @@ def inspect(
 def _render_report(report: dict) -> None:
     out.print(f"[bold]{report['file']}[/]: format [cyan]{report['format']}[/], {report['pairs']} pairs, "
               f"{report['invalid_rows']} invalid rows, {report['multi_turn']} multi-turn")
+    if report["chosen_longer"] is not None:
+        out.print(f"chosen answer longer in {report['chosen_longer']:.0%} of the pairs")
     table = Table("subset", "pairs")
     for name, count in report["subsets"].items():
         table.add_row(name, str(count))

@@ -32,9 +32,14 @@ def inspect_file(path: str | Path, format: str = "auto", tokenizer=None,
         "subsets": dict(sorted(Counter(p.subset or "(none)" for p in pairs).items())),
         "sources": dict(sorted(Counter(p.source or "(none)" for p in pairs).items())),
         "multi_turn": sum(1 for p in pairs if isinstance(p.prompt, tuple) and len(p.prompt) > 1),
+        "chosen_longer": chosen_longer_share(pairs),
     }
     if report["duplicates"]:
         report["problems"].append(f"{report['duplicates']} duplicate (prompt, chosen, rejected) rows")
+    share = report["chosen_longer"]
+    if share is not None and abs(share - 0.5) > LENGTH_SHORTCUT:
+        report["problems"].append(f"the chosen answer is the longer one in {share:.0%} of the pairs: a judge trained on "
+                                  "this file can learn answer length instead of content")
     if tokenizer is not None and pairs:
         report["tokens"] = _token_lengths(pairs, tokenizer, template or default_judge_template(), max_length)
         limit = max_length or getattr(tokenizer, "model_max_length", None)
@@ -43,6 +48,17 @@ def inspect_file(path: str | Path, format: str = "auto", tokenizer=None,
             if over:
                 report["problems"].append(f"{over} judge prompts exceed {limit} tokens and will be truncated")
     return report
+
+
+LENGTH_SHORTCUT = 0.15  # chosen longer in more than 65% (or under 35%) of the pairs: length predicts the label
+
+
+def chosen_longer_share(pairs) -> float | None:
+    """Share of the pairs (of those whose answers differ in length, in characters) where the
+    chosen answer is the longer one. Far from 0.5, "pick the longer (shorter) answer" is a
+    shortcut a judge trained on the file can learn instead of content."""
+    differ = [len(p.chosen) > len(p.rejected) for p in pairs if len(p.chosen) != len(p.rejected)]
+    return sum(differ) / len(differ) if differ else None
 
 
 def _token_lengths(pairs, tokenizer, template: PromptTemplate, max_length: int | None) -> dict:
