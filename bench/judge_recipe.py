@@ -12,6 +12,8 @@ Arms: zero_shot (no training) and judge arms named by their options, e.g.
   ls0.1            label smoothing 0.1, the plain judge loss (the old recipe)
   ls0.1-centred    the same with --centre-orders (order-centred margin: position bias gets no gradient)
   ls0.1-centred-lr3e-4
+  ls0.1-balanced   trained only on the length-balanced subset of the same pairs (chosen longer in
+                   exactly half: rewardkit.data.balance), so answer length does not predict the label
 
     python bench/judge_recipe.py [--train-pairs 320] [--eval-pairs 80] [--epochs 2] [--output runs/judge_recipe]
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 import torch
 from common import SHARED_DATA, hardware
 
+from rewardkit.data.balance import length_balanced
 from rewardkit.recipes.partial_finetune import fitting_pairs
 from rewardkit.recipes.quality import OOD
 
@@ -120,12 +123,14 @@ def score_sets(task, module, eval_batches: dict) -> dict:
 
 
 def parse_arm(name: str, default_lr: float) -> dict:
-    arm = {"name": name, "ls": 0.1, "centred": False, "lr": default_lr}
+    arm = {"name": name, "ls": 0.1, "centred": False, "lr": default_lr, "balanced": False}
     for part in name.split("-"):
         if part.startswith("ls"):
             arm["ls"] = float(part[2:])
         elif part == "centred":
             arm["centred"] = True
+        elif part == "balanced":
+            arm["balanced"] = True
         elif part.startswith("lr"):
             arm["lr"] = float(part[2:])
     return arm
@@ -196,10 +201,14 @@ def main() -> None:
     results = {"hardware": hardware(), "settings": vars(args), "train_pairs": len(train),
                "train_rows_truncated": prepared.truncated,
                "cache_seconds": round(info["seconds"], 1), "arms": {}}
+    balanced = {id(p) for p in length_balanced(train, seed=args.seed)}
+    balanced_features = [f for f in train_features if id(train[f["pair"]]) in balanced]
     for name in args.arms.split(","):
         arm = parse_arm(name, args.lr)
-        entry = {} if name == "zero_shot" else train_arm(arm, task, module, collate, train_features, curve_batches,
+        features = balanced_features if arm["balanced"] else train_features
+        entry = {} if name == "zero_shot" else train_arm(arm, task, module, collate, features, curve_batches,
                                                          args, initial)
+        entry["train_rows"] = len(features) if name != "zero_shot" else 0
         if name == "zero_shot":
             with torch.no_grad():
                 for n, p in module.named_parameters():

@@ -142,3 +142,19 @@ def test_inspect_flags_a_length_shortcut(tmp_path):
     assert report["chosen_longer"] == 0.8 and any("longer one in 80%" in p for p in report["problems"])
     report = inspect_file(balanced)
     assert report["chosen_longer"] == 0.5 and not any("longer" in p for p in report["problems"])
+
+
+def test_length_balanced_pairs_leave_length_uninformative():
+    from rewardkit.data.balance import length_balanced
+    from rewardkit.data.inspect import chosen_longer_share
+    from rewardkit.types import PreferencePair
+
+    pairs = [PreferencePair(prompt=f"q{i}", chosen="long answer " * (2 if i % 4 else 1) + str(i),
+                            rejected="long answer " + str(i) if i % 4 else "long answer " * 3 + str(i)) for i in range(40)]
+    pairs.append(PreferencePair(prompt="tie", chosen="abc", rejected="xyz"))
+    assert chosen_longer_share(pairs) == 0.75  # 30 of 40 chosen longer
+    balanced = length_balanced(pairs, seed=1)
+    assert chosen_longer_share(balanced) == 0.5 and len(balanced) == 2 * 10 + 1
+    assert all(p in pairs for p in balanced) and [pairs.index(p) for p in balanced] == sorted(pairs.index(p) for p in balanced)
+    assert any(p.prompt == "tie" for p in balanced)
+    assert length_balanced(pairs, seed=1) == balanced and length_balanced(pairs, seed=2) != balanced
