@@ -17,14 +17,14 @@ from rewardkit.recipes.demo import FULL, QUICK, DemoPlan, demo_slices
 
 LIMIT_S = {"quick": 240.0, "full": 900.0}  # the README's promises, on 2 cores
 HEADROOM = 0.9  # aim under the limit: the estimate is only as good as its calibration
-# Calibration, measured: a full demo (`rewardkit demo`, wall time, model already pulled) that ran
-# CALIBRATION_TOKENS tokens of work (plan_tokens below) in CALIBRATION_S seconds on a 2-core
-# Xeon without native bf16 (fp32) where probe_tokens_per_s() measured CALIBRATION_TPS.
-# Estimates scale with the tokens of work and inversely with the probe. (Source: the 271-pair
-# plan of rows cut at 320 tokens, 632 s at 1,008 tokens/s; its tokens counted the same way.)
-CALIBRATION_S = 632.0
-CALIBRATION_TPS = 1008.0
-CALIBRATION_TOKENS = 741_000
+# Calibration, measured: the whole-rows full demo (`rewardkit demo`, wall time, model already
+# pulled) fitted to 189 training pairs ran CALIBRATION_TOKENS tokens of work (plan_tokens below)
+# in CALIBRATION_S seconds on a 2-core Xeon without native bf16 (fp32) where
+# probe_tokens_per_s() measured CALIBRATION_TPS. Estimates scale with the tokens of work and
+# inversely with the probe. (Its estimate from the previous calibration was 807 s.)
+CALIBRATION_S = 784.0
+CALIBRATION_TPS = 965.0
+CALIBRATION_TOKENS = 905_792
 PROBE_ROWS, PROBE_TOKENS = 4, 256
 
 
