@@ -68,10 +68,8 @@ def main() -> None:
     from rewardkit.models import resolve_model_path
     from rewardkit.recipes.partial_finetune import PartialFineTune, fitting_pairs
     from rewardkit.scoring import load_reward_model
-    from rewardkit.selection.audit import audit_pairs, precision_recall
     from rewardkit.selection.embeddings import embed_pairs
     from rewardkit.selection.strategies import select
-    from rewardkit.training import LoopConfig, train_method
 
     work = Path(args.output)
     work.mkdir(parents=True, exist_ok=True)
@@ -134,31 +132,50 @@ def main() -> None:
             print(f"[{time.time() - started:6.0f}s] {target_name}/{strategy}: target "
                   f"{evaluation['target_eval']['accuracy']:.3f}, general {general_mean:.3f}, sources {sources}", flush=True)
     if "margin" not in results:
-        uf = load_pairs(SHARED_DATA / "ultrafeedback_binarized_subset.jsonl").records
-        train = [p for p in uf if p.subset == "train" and p.margin is not None][:args.budget]
-        held = [p for p in uf if p.subset == "eval" and p.margin is not None][:args.eval_pairs * 2]
-        loop = LoopConfig(model=base, data=train, eval_data=held, output=str(work / "lrhp"), max_length=args.max_length,
-                          seed=args.seed)
-        summary = train_method("preference_repr", loop)
-        results["margin"] = {k: summary.get(k) for k in ("pairs", "eval_accuracy", "eval_margin_spearman",
-                                                          "train_margin_spearman", "seconds")}
-        results["margin"]["held_out_pairs"] = len(held)
+        results["margin"] = margin_study(args, base, work)
         results_path.write_text(json.dumps(results, indent=2, default=str))
         print(f"[{time.time() - started:6.0f}s] margin: {results['margin']}", flush=True)
     if "audit" not in results:
-        slice_ = [p for p in pool if p.source.startswith("ultrafeedback")][:200] or pool[:200]
-        flipped = set(rng.sample(range(len(slice_)), max(1, int(args.flip_share * len(slice_)))))
-        planted = [replace(p, chosen=p.rejected, rejected=p.chosen) if i in flipped else p for i, p in enumerate(slice_)]
-        auditor = load_reward_model(str(work / "instruction-random")) if (work / "instruction-random").is_dir() else judge
-        results["audit"] = {}
-        for confidence in (0.6, 0.7, 0.8):
-            rows = audit_pairs(auditor, planted, confidence=confidence)
-            results["audit"][str(confidence)] = precision_recall([r["row"] for r in rows], flipped)
+        random_arm = results["targets"].get("instruction", {}).get("arms", {}).get("random", {}).get("judge")
+        auditor = load_reward_model(random_arm) if random_arm and Path(random_arm).is_dir() else judge
+        results["audit"] = audit_study(args, pool, auditor, rng)
+        results["audit"]["auditor"] = random_arm or "zero-shot judge"
         results_path.write_text(json.dumps(results, indent=2, default=str))
         print(f"[{time.time() - started:6.0f}s] audit: {results['audit']}", flush=True)
     results["total_s"] = round(time.time() - started, 1)
     results_path.write_text(json.dumps(results, indent=2, default=str))
     print(table(results))
+
+
+def margin_study(args, base: str, work: Path) -> dict:
+    """LRHP head on UltraFeedback "train" pairs with rating gaps; Spearman on held-out "eval" pairs."""
+    from rewardkit.data import load_pairs
+    from rewardkit.training import LoopConfig, train_method
+
+    uf = load_pairs(SHARED_DATA / "ultrafeedback_binarized_subset.jsonl").records
+    train = [p for p in uf if p.subset == "train" and p.margin is not None][:args.budget]
+    held = [p for p in uf if p.subset == "eval" and p.margin is not None][:args.eval_pairs * 2]
+    loop = LoopConfig(model=base, data=train, eval_data=held, output=str(work / "lrhp"), max_length=args.max_length,
+                      seed=args.seed)
+    summary = train_method("preference_repr", loop)
+    return {**{k: summary.get(k) for k in ("pairs", "eval_accuracy", "eval_margin_spearman", "train_margin_spearman",
+                                           "seconds")}, "held_out_pairs": len(held)}
+
+
+def audit_study(args, pool: list, auditor, rng: random.Random) -> dict:
+    """The pool's UltraFeedback pairs (200 at most) with a known share flipped on purpose;
+    precision and recall of `audit` at three confidence levels, from one scoring pass."""
+    from rewardkit.selection.audit import audit_pairs, precision_recall
+
+    slice_ = [p for p in pool if p.source.lower().startswith("ultrafeedback")][:200]
+    flipped = set(rng.sample(range(len(slice_)), max(1, int(args.flip_share * len(slice_)))))
+    planted = [replace(p, chosen=p.rejected, rejected=p.chosen) if i in flipped else p for i, p in enumerate(slice_)]
+    rows = audit_pairs(auditor, planted, confidence=0.6)  # most confident first, so higher levels are a prefix
+    out = {"pairs": len(slice_), "source": "UltraFeedback"}
+    for confidence in (0.6, 0.7, 0.8):
+        flagged = [r["row"] for r in rows if max(r["p_chosen"], 1 - r["p_chosen"]) >= confidence]
+        out[str(confidence)] = precision_recall(flagged, flipped)
+    return out
 
 
 def table(results: dict) -> str:
