@@ -107,12 +107,9 @@ def demo_slices(plan: DemoPlan, model: str) -> dict[str, list]:
     cut): training (also stage 1's unlabeled pool, labels dropped), the held-out slice and the
     out-of-domain slice."""
     from rewardkit.data import load_pairs
-    from rewardkit.data.templates import default_judge_template
-    from rewardkit.data.tokenize import SegmentEncoder
-    from rewardkit.models.loading import load_tokenizer
-    from rewardkit.recipes.partial_finetune import fitting_pairs
+    from rewardkit.recipes.partial_finetune import fitting_pairs, judge_row_encoder
 
-    encoder = SegmentEncoder(load_tokenizer(model), default_judge_template(), 10**6)
+    encoder = judge_row_encoder(model)
     train = fitting_pairs(load_pairs(bundled("demo_train.jsonl")).records, encoder, plan.max_length, plan.train_pairs)
     held = load_pairs(bundled("demo_eval.jsonl")).records
     return {"train": train, "pretrain": train[: plan.pretrain_pairs],

@@ -37,11 +37,9 @@ class RowLengths:
 
 
 def row_lengths(plan: DemoPlan, model: str) -> RowLengths:
-    from rewardkit.data.templates import default_judge_template
-    from rewardkit.data.tokenize import SegmentEncoder
-    from rewardkit.models.loading import load_tokenizer
+    from rewardkit.recipes.partial_finetune import judge_row_encoder
 
-    encoder = SegmentEncoder(load_tokenizer(model), default_judge_template(), 10**6)
+    encoder = judge_row_encoder(model)
     data = demo_slices(plan, model)
     size = {name: [len(encoder.encode(p.prompt, p.chosen, p.rejected).input_ids) for p in data[name]]
             for name in ("train", "heldout", "ood")}

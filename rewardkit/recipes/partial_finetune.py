@@ -65,6 +65,16 @@ def timed(fn) -> float:
     return round(time.perf_counter() - start, 1)
 
 
+def judge_row_encoder(model: str):
+    """A SegmentEncoder of the default judge template with `model`'s tokenizer and no limit of
+    its own: what fitting_pairs measures whole rows with."""
+    from rewardkit.data.templates import default_judge_template
+    from rewardkit.data.tokenize import SegmentEncoder
+    from rewardkit.models.loading import load_tokenizer
+
+    return SegmentEncoder(load_tokenizer(model), default_judge_template(), 10**6)
+
+
 def fitting_pairs(pairs: list, encoder, max_length: int, count: int | None = None) -> list:
     """The pairs whose judge row (question + both answers, as `encoder` lays it out) fits in
     `max_length` tokens, in order, at most `count`: pairs that fit are chosen before any pair

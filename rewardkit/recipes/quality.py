@@ -51,10 +51,7 @@ def study_slices(study: QualityStudy, base: str) -> dict[str, list]:
     """Labeled training pairs, an unlabeled pool for stage 1 (both only pairs whose judge row
     fits in the settings' max_length with `base`'s tokenizer), the in-domain slice, OOD slices."""
     from rewardkit.data import load_pairs
-    from rewardkit.data.templates import default_judge_template
-    from rewardkit.data.tokenize import SegmentEncoder
-    from rewardkit.models.loading import load_tokenizer
-    from rewardkit.recipes.partial_finetune import fitting_pairs
+    from rewardkit.recipes.partial_finetune import fitting_pairs, judge_row_encoder
 
     rng = random.Random(study.settings.seed)
     pool = load_pairs(Path(study.data_dir) / "ultrafeedback_binarized_subset.jsonl").records
@@ -62,8 +59,7 @@ def study_slices(study: QualityStudy, base: str) -> dict[str, list]:
     held = [p for p in pool if p.subset == "eval"]
     rng.shuffle(train)
     rng.shuffle(held)
-    train = fitting_pairs(train, SegmentEncoder(load_tokenizer(base), default_judge_template(), 10**6),
-                          study.settings.max_length)
+    train = fitting_pairs(train, judge_row_encoder(base), study.settings.max_length)
     labeled = [p for p in train if p.margin is not None and p.margin >= study.min_margin][: study.train_pairs]
     chosen = {id(p) for p in labeled}
     slices = {"train": labeled, "pool": [p for p in train if id(p) not in chosen][: study.pretrain_pairs],
