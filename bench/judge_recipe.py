@@ -12,8 +12,9 @@ Arms: zero_shot (no training) and judge arms named by their options, e.g.
   ls0.1            label smoothing 0.1, the plain judge loss (the old recipe)
   ls0.1-centred    the same with --centre-orders (order-centred margin: position bias gets no gradient)
   ls0.1-centred-lr3e-4
-  ls0.1-balanced   trained only on the length-balanced subset of the same pairs (chosen longer in
-                   exactly half: rewardkit.data.balance), so answer length does not predict the label
+  ls0.1-balanced   trained on as many pairs per source, length-balanced (chosen longer in exactly
+                   half: rewardkit.data.balance), drawn further down the same shuffled sources, so
+                   answer length does not predict the label
 
     python bench/judge_recipe.py [--train-pairs 320] [--eval-pairs 80] [--epochs 2] [--output runs/judge_recipe]
 """
@@ -32,6 +33,7 @@ import torch
 from common import SHARED_DATA, hardware
 
 from rewardkit.data.balance import length_balanced
+from rewardkit.data.inspect import chosen_longer_share
 from rewardkit.recipes.partial_finetune import fitting_pairs
 from rewardkit.recipes.quality import OOD
 
@@ -53,6 +55,19 @@ def training_pool(rng: random.Random) -> dict[str, list]:
     for pairs in pools.values():
         rng.shuffle(pairs)
     return pools
+
+
+def training_sets(pools: dict, encoder, max_length: int, count: int) -> tuple[list, list]:
+    """The plain training set (half UltraFeedback, a quarter each PandaLM and LLMEval², pairs
+    whose judge row fits `max_length`) and a length-balanced one of the same size per source,
+    drawn from the same shuffled sources further down where one kind runs short."""
+    quarter = count // 4
+    plain, balanced = [], []
+    for source, share in (("ultrafeedback", 2 * quarter), ("pandalm", quarter), ("llmeval2", quarter)):
+        fitting = fitting_pairs(pools[source], encoder, max_length, 4 * share)
+        plain += fitting[:share]
+        balanced += length_balanced(fitting, count=share)
+    return plain, balanced
 
 
 def mean_judge_loss(task, module, batches) -> float:
@@ -171,10 +186,8 @@ def main() -> None:
     full = SegmentEncoder(tokenizer, task.template, model.config.max_position_embeddings)
 
     pools = training_pool(rng)
-    quarter = args.train_pairs // 4
-    train = (fitting_pairs(pools["ultrafeedback"], full, args.train_max_length, 2 * quarter)
-             + fitting_pairs(pools["pandalm"], full, args.train_max_length, quarter)
-             + fitting_pairs(pools["llmeval2"], full, args.train_max_length, quarter))
+    plain, balanced = training_sets(pools, full, args.train_max_length, args.train_pairs)
+    train = plain + [p for p in balanced if id(p) not in {id(q) for q in plain}]  # one cache for both sets
     prepared = task.prepare(train)  # task.encoder cuts at --train-max-length; chosen pairs fit, so nothing is cut
     train_features = prepared.features
     task.encoder = full  # everything scored is scored whole
@@ -198,14 +211,15 @@ def main() -> None:
     initial = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
     curve_batches = batches_of(task, collate, curve_features, 16)
     eval_batches = {name: batches_of(task, collate, fs, 16) for name, fs in eval_features.items()}
-    results = {"hardware": hardware(), "settings": vars(args), "train_pairs": len(train),
+    results = {"hardware": hardware(), "settings": vars(args), "train_pairs": len(plain), "cached_train_pairs": len(train),
                "train_rows_truncated": prepared.truncated,
                "cache_seconds": round(info["seconds"], 1), "arms": {}}
-    balanced = {id(p) for p in length_balanced(train, seed=args.seed)}
-    balanced_features = [f for f in train_features if id(train[f["pair"]]) in balanced]
+    results["chosen_longer"] = {"plain": chosen_longer_share(plain), "balanced": chosen_longer_share(balanced)}
+    in_set = {"plain": {id(p) for p in plain}, "balanced": {id(p) for p in balanced}}
     for name in args.arms.split(","):
         arm = parse_arm(name, args.lr)
-        features = balanced_features if arm["balanced"] else train_features
+        chosen = in_set["balanced" if arm["balanced"] else "plain"]
+        features = [f for f in train_features if id(train[f["pair"]]) in chosen]
         entry = {} if name == "zero_shot" else train_arm(arm, task, module, collate, features, curve_batches,
                                                          args, initial)
         entry["train_rows"] = len(features) if name != "zero_shot" else 0

@@ -158,3 +158,8 @@ def test_length_balanced_pairs_leave_length_uninformative():
     assert all(p in pairs for p in balanced) and [pairs.index(p) for p in balanced] == sorted(pairs.index(p) for p in balanced)
     assert any(p.prompt == "tie" for p in balanced)
     assert length_balanced(pairs, seed=1) == balanced and length_balanced(pairs, seed=2) != balanced
+    sized = length_balanced(pairs, count=12)
+    assert len(sized) == 12 and chosen_longer_share(sized) == 0.5 and all(p.prompt != "tie" for p in sized)
+    shorter = [p for p in pairs if len(p.chosen) < len(p.rejected)]
+    assert [p for p in sized if p in shorter] == shorter[:6]  # the first of each kind, in input order
+    assert len(length_balanced(pairs, count=30)) == 20  # only 10 chosen-shorter pairs exist

@@ -192,9 +192,13 @@ def test_preference_repr_trains_saves_and_reloads(tiny_model_dir, tmp_path):
 
     rows = [{"prompt": p, "chosen": a, "rejected": b, "margin": float(i % 3 + 1)}
             for i, (p, a, b) in enumerate(zip(PROMPTS * 4, A * 4, B * 4))]
+    events = []
     summary = train_method("preference_repr", LoopConfig(model=str(tiny_model_dir), data=rows, eval_data=rows[:4],
-                                                         output=str(tmp_path / "lrhp"), max_steps=50))
+                                                         output=str(tmp_path / "lrhp"), max_steps=50),
+                           on_event=lambda kind, data: events.append((kind, data)))
     assert summary["pairs_with_margin"] == 16 and "eval_accuracy" in summary
+    progress = [d for kind, d in events if kind == "states"]  # the CLI's bar: rows done of a known total
+    assert [(d["part"], d["rows"], d["total"]) for d in progress] == [("training", 16, 16), ("held-out", 4, 4)]
     model = load_reward_model(str(tmp_path / "lrhp"))
     assert model.kind == "preference_representation" and (tmp_path / "lrhp" / "base" / "config.json").is_file()
     p_ab, p_ba = model.compare(PROMPTS, A, B), model.compare(PROMPTS, B, A)

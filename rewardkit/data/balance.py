@@ -12,13 +12,20 @@ from __future__ import annotations
 import random
 
 
-def length_balanced(pairs: list, seed: int = 0) -> list:
+def length_balanced(pairs: list, seed: int = 0, count: int | None = None) -> list:
     """The pairs whose chosen answer is longer and those whose chosen answer is shorter, in equal
     numbers (a seeded sample of the more common kind; pairs with equal lengths all kept), in
-    their input order. Lengths in characters."""
+    their input order. Lengths in characters.
+
+    With `count`: at most `count` pairs, the first count // 2 of each kind in input order (no
+    ties), so a balanced training set can be as large as an unbalanced one drawn from a bigger
+    pool; fewer when a kind runs out (both kinds stay equal)."""
     longer = [i for i, p in enumerate(pairs) if len(p.chosen) > len(p.rejected)]
     shorter = [i for i, p in enumerate(pairs) if len(p.chosen) < len(p.rejected)]
     keep = min(len(longer), len(shorter))
+    if count is not None:
+        keep = min(keep, count // 2)
+        return [pairs[i] for i in sorted(longer[:keep] + shorter[:keep])]
     rng = random.Random(seed)
     kept = set(rng.sample(longer, keep)) | set(rng.sample(shorter, keep))
     kept |= {i for i, p in enumerate(pairs) if len(p.chosen) == len(p.rejected)}

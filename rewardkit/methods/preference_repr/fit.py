@@ -37,7 +37,7 @@ def fit_preference_repr(loop, options, on_event=None) -> dict:
     base_path = resolve_model_path(loop.model)
     base = load_reward_model(base_path, dtype="fp32", max_length=loop.max_length)
     emit("stage", {"stage": "embed", "pairs": len(pairs)})
-    states = torch.from_numpy(embed_pairs(base, pairs, model=loop.model).vectors)
+    states = torch.from_numpy(embed_pairs(base, pairs, model=loop.model, progress=_counter(emit, "training", len(pairs))).vectors)
     margins = torch.tensor([float("nan") if p.margin is None else float(p.margin) for p in pairs])
     torch.manual_seed(loop.seed)
     head = PreferenceHead(states.shape[1], options.dim)
@@ -47,12 +47,24 @@ def fit_preference_repr(loop, options, on_event=None) -> dict:
     summary = {"pairs": len(pairs), "pairs_with_margin": int((~torch.isnan(margins)).sum()), "final_loss": losses[-1],
                **_metrics(head, states, margins, "train")}
     if held:
-        held_states = torch.from_numpy(embed_pairs(base, held, model=loop.model).vectors)
+        held_states = torch.from_numpy(embed_pairs(base, held, model=loop.model,
+                                                   progress=_counter(emit, "held-out", len(held))).vectors)
         held_margins = torch.tensor([float("nan") if p.margin is None else float(p.margin) for p in held])
         summary.update(_metrics(head, held_states, held_margins, "eval"))
     summary["seconds"] = round(time.time() - started, 1)
     _save(loop, options, base_path, head, summary)
     return summary
+
+
+def _counter(emit, part: str, total: int):
+    """A progress callback for embed_pairs that reports rows done of `total` as "states" events."""
+    done = 0
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+        emit("states", {"part": part, "rows": done, "total": total})
+    return advance
 
 
 @torch.no_grad()
