@@ -30,15 +30,12 @@ import time
 from pathlib import Path
 
 import torch
-from common import SHARED_DATA, hardware
+from common import ENGLISH_LLMEVAL2, SHARED_DATA, hardware
 
 from rewardkit.data.balance import length_balanced
 from rewardkit.data.inspect import chosen_longer_share
 from rewardkit.recipes.partial_finetune import fitting_pairs
 from rewardkit.recipes.quality import OOD
-
-ENGLISH_LLMEVAL2 = {"bagel", "code-contests", "eli5", "hellaswag", "hh-rlhf", "openmeva", "pku-saferlhf", "shp",
-                    "summarizefeedback", "summeval", "webgpt"}
 
 
 def training_pool(rng: random.Random) -> dict[str, list]:

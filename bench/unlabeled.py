@@ -1,8 +1,10 @@
 """Learning from unlabeled pairs: self-training and judge → BT distillation vs labeled-only.
 
-From ../shared/data (training sources only): a labeled set and an unlabeled pool of *other*
-UltraFeedback "train" pairs (labels hidden from training; used only for the pseudo-label
-accuracy line). Every judge and BT model uses the library's shared CPU settings (top 6 of
+From ../shared/data (training sources only): a labeled set of UltraFeedback "train" pairs with
+a clear rating gap and an unlabeled pool of *other* pairs, an even share from each of
+--pool-sources (UltraFeedback, PandaLM, English LLMEval², HH-RLHF helpful and harmless, the DPO
+demos; labels hidden from training, used only for the pseudo-label accuracy line); every row
+fits --max-length whole. Every judge and BT model uses the library's shared CPU settings (top 6 of
 30 blocks on cached frozen states; recipes/partial_finetune.py). Arms:
   judge_labeled     round 0 of self-training: the judge on the labeled pairs only
   self_train_rN     round N: trained again (from the base model) on labeled + confident pseudo-labels
@@ -15,8 +17,8 @@ accuracy line). Every judge and BT model uses the library's shared CPU settings 
 Every arm is scored at full length on an in-domain held-out slice (UltraFeedback eval split) and
 the out-of-domain sets, both orders, with accuracy, position consistency, ECE and length bias.
 
-    python bench/unlabeled.py [--labeled 160] [--pool 480] [--rounds 2] [--threshold 0.8 | --keep-share 0.5]
-                              [--eval-pairs 40]
+    python bench/unlabeled.py [--labeled 200] [--pool 2000] [--rounds 2] [--threshold 0.8 | --keep-share 0.5]
+                              [--eval-pairs 40] [--pool-sources ultrafeedback,pandalm,...]
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from common import SHARED_DATA, hardware
+from common import SHARED_DATA, TRAINING_SOURCES, even_shares, hardware, training_source
 
 from rewardkit.recipes.quality import KEPT, OOD
 
@@ -58,7 +60,14 @@ def slices(args, encoder) -> dict:
     clear = [p for p in fitting if (p.margin or 0) >= 2]
     labeled = clear[:args.labeled]
     taken = {id(p) for p in labeled}
-    pool = [p for p in fitting if id(p) not in taken][:args.pool]
+    available = {}
+    for source in args.pool_sources.split(","):
+        pairs = [p for p in fitting if id(p) not in taken] if source == "ultrafeedback" else training_source(source)
+        if source != "ultrafeedback":
+            rng.shuffle(pairs)
+            pairs = fitting_pairs(pairs, encoder, args.max_length, args.pool)
+        available[source] = pairs
+    pool = even_shares(available, args.pool)
     out = {"labeled": labeled, "pool": pool, "in_domain": held[:args.eval_pairs]}
     for name, file in OOD.items():
         pairs = load_pairs(SHARED_DATA / file).records
@@ -84,8 +93,11 @@ def evaluate(model: str, sets: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--labeled", type=int, default=160)
-    parser.add_argument("--pool", type=int, default=480)
+    parser.add_argument("--labeled", type=int, default=200)
+    parser.add_argument("--pool", type=int, default=2000, help="unlabeled pairs, an even share per --pool-sources")
+    parser.add_argument("--pool-sources", default=",".join(TRAINING_SOURCES),
+                        help="training sources the pool is drawn from (the labeled set is always UltraFeedback); "
+                             "the first tables used ultrafeedback alone")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--keep-share", type=float, default=None, help="keep the most confident share instead")

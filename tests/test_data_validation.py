@@ -163,3 +163,23 @@ def test_length_balanced_pairs_leave_length_uninformative():
     shorter = [p for p in pairs if len(p.chosen) < len(p.rejected)]
     assert [p for p in sized if p in shorter] == shorter[:6]  # the first of each kind, in input order
     assert len(length_balanced(pairs, count=30)) == 20  # only 10 chosen-shorter pairs exist
+
+
+def test_data_balance_writes_length_balanced_pairs_and_refuses_one_sided_files(tmp_path):
+    from rewardkit.data import load_pairs
+    from rewardkit.data.inspect import chosen_longer_share
+
+    src, dst = tmp_path / "pairs.jsonl", tmp_path / "balanced.jsonl"
+    rows = [{"prompt": f"q{i}", "chosen": "a fairly long answer" if i % 4 else "short",
+             "rejected": "short" if i % 4 else "a fairly long answer"} for i in range(20)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(app, ["data", "balance", str(src), str(dst)])
+    assert result.exit_code == 0, result.output
+    kept = load_pairs(dst).records
+    assert len(kept) == 10 and chosen_longer_share(kept) == 0.5 and "75% → 50%" in result.output
+    sized = CliRunner().invoke(app, ["data", "balance", str(src), str(dst), "--count", "4"])
+    assert sized.exit_code == 0 and [p.prompt for p in load_pairs(dst).records] == ["q0", "q1", "q2", "q4"]
+    one_sided = tmp_path / "longer.jsonl"
+    one_sided.write_text("".join(json.dumps(r) + "\n" for r in rows if int(r["prompt"][1:]) % 4))
+    refused = CliRunner().invoke(app, ["data", "balance", str(one_sided), str(dst)])
+    assert refused.exit_code != 0 and "longer.jsonl" in refused.output and "nothing to balance" in refused.output

@@ -1,4 +1,4 @@
-"""`rewardkit data inspect|convert`."""
+"""`rewardkit data inspect|convert|balance`."""
 
 from __future__ import annotations
 
@@ -79,3 +79,30 @@ def convert(
               f"(input format: {result.formats.get(str(input), format)})")
     if result.rejected:
         console.print(f"[yellow]{result.rejected} invalid rows written to {result.rejected_path}[/]")
+
+
+@app.command()
+@user_errors
+def balance(
+    input: Path = typer.Argument(..., help="labeled pairs to read"),
+    output: Path = typer.Argument(..., help="file to write (.jsonl, .json, .csv, .parquet)"),
+    format: str = typer.Option("auto", help="input row shape (see `inspect --help`)"),
+    count: Optional[int] = typer.Option(None, min=2, help="write at most N pairs, the first N/2 of each kind in file "
+                                                         "order (default: every pair of the rarer kind and as many "
+                                                         "of the other, plus equal-length pairs)"),
+    seed: int = typer.Option(0, help="seed for which pairs of the common kind are kept (without --count)"),
+):
+    """Length-balanced pairs: the chosen answer longer in exactly half, so that a judge trained on
+    them cannot lower its loss by preferring the longer answer."""
+    from rewardkit.data import load_pairs, write_pairs
+    from rewardkit.data.balance import length_balanced
+    from rewardkit.data.inspect import chosen_longer_share
+
+    pairs = load_pairs(input, format).records
+    kept = length_balanced(pairs, seed=seed, count=count)
+    if not kept:
+        raise typer.BadParameter(f"{input}: no pair has a chosen answer shorter than the rejected one (or none longer); "
+                                 "nothing to balance", param_hint="INPUT")
+    write_pairs(output, kept)
+    before, after = chosen_longer_share(pairs), chosen_longer_share(kept)
+    out.print(f"wrote {len(kept)} of {len(pairs)} pairs to {output}; chosen answer longer in {before:.0%} → {after:.0%}")
