@@ -47,3 +47,30 @@ def test_training_truncation_sums_an_arms_runs(tmp_path):
     (tmp_path / "gram_ls0.1_stage1" / "summary.json").write_text(json.dumps({"train_features": 10, "truncated_rows": 1}))
     assert training_truncation(tmp_path, "gram_ls0.1") == {"rows": 50, "truncated_rows": 4}
     assert training_truncation(tmp_path, "zero_shot") == {"rows": 0, "truncated_rows": 0}
+
+
+def test_run_quality_resumes_finished_arms_and_retrains_on_other_settings(tmp_path, tiny_model_dir, monkeypatch):
+    from dataclasses import asdict
+
+    import rewardkit.recipes.quality as quality
+
+    rows = [{"prompt": f"q{i}?", "chosen": f"yes {i}", "rejected": f"no {i}", "subset": "train" if i < 8 else "eval",
+             "score_chosen": 5, "score_rejected": 1} for i in range(12)]
+    _write(tmp_path / "ultrafeedback_binarized_subset.jsonl", rows)
+    for file in OOD.values():
+        _write(tmp_path / file, rows[:3])
+    trained = []
+    monkeypatch.setattr(quality, "train_arm", lambda study, arm, base, slices, output: trained.append(arm) or (base, 1.0))
+    study = QualityStudy(data_dir=str(tmp_path), model=str(tiny_model_dir), eval_pairs=3, arms=["zero_shot", "bt"],
+                         settings=PartialFineTune(max_length=400))
+    out = tmp_path / "run"
+    first = quality.run_quality(study, out, log=lambda line: None)
+    assert trained == ["zero_shot", "bt"] and set(first["arms"]) == {"zero_shot", "bt"}
+    more = QualityStudy(**{**asdict(study), "arms": ["zero_shot", "bt", "judge_ls0.1"],
+                           "settings": PartialFineTune(max_length=400)})
+    resumed = quality.run_quality(more, out, log=lambda line: None)
+    assert trained == ["zero_shot", "bt", "judge_ls0.1"]  # the finished arms were not trained again
+    assert resumed["arms"]["bt"] == first["arms"]["bt"] and list(resumed["arms"]) == ["zero_shot", "bt", "judge_ls0.1"]
+    other = QualityStudy(**{**asdict(more), "epochs": 2.0, "settings": PartialFineTune(max_length=400)})
+    quality.run_quality(other, out, log=lambda line: None)
+    assert trained[3:] == ["zero_shot", "bt", "judge_ls0.1"]  # other settings: nothing is reused

@@ -116,7 +116,9 @@ def training_truncation(output: Path, arm: str) -> dict:
 
 def run_quality(study: QualityStudy, output: str | Path, *, log: Callable[[str], None] = print,
                 hardware: str = "") -> dict:
-    """Trains and evaluates every arm; writes quality.json after each arm and quality.md at the end."""
+    """Trains and evaluates every arm; writes quality.json after each arm and quality.md at the end.
+    Resumes: an arm already in `output`/quality.json from a run with the same settings (arms
+    aside) is kept, not trained again."""
     from rewardkit.models import resolve_model_path
 
     output = Path(output)
@@ -124,9 +126,12 @@ def run_quality(study: QualityStudy, output: str | Path, *, log: Callable[[str],
     base = resolve_model_path(study.model)
     slices = study_slices(study, base)
     sets = {name: slices[name] for name in ("in_domain", *OOD)}
-    results = {"settings": asdict(study), "hardware": hardware, "arms": {}}
+    results = {"settings": asdict(study), "hardware": hardware, "arms": _finished_arms(output, study)}
     started = time.perf_counter()
     for arm in study.arms:
+        if arm in results["arms"]:
+            log(f"{arm}: kept from the earlier run in {output / 'quality.json'}")
+            continue
         model, seconds = train_arm(study, arm, base, slices, output)
         results["arms"][arm] = {"train_seconds": round(seconds, 1), "eval": evaluate_arm(model, sets, study.score_max_length),
                                 "training_truncation": training_truncation(output, arm)}
@@ -135,6 +140,17 @@ def run_quality(study: QualityStudy, output: str | Path, *, log: Callable[[str],
             f"{k} {v['accuracy']:.3f}" for k, v in results["arms"][arm]["eval"].items()))
     (output / "quality.md").write_text(quality_table(results, list(sets)))
     return results
+
+
+def _finished_arms(output: Path, study: QualityStudy) -> dict:
+    """The arms of an earlier run in `output` with the same settings except the list of arms."""
+    path = output / "quality.json"
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    same = {k: v for k, v in earlier.get("settings", {}).items() if k != "arms"} == \
+        {k: v for k, v in json.loads(json.dumps(asdict(study))).items() if k != "arms"}
+    return {arm: r for arm, r in earlier.get("arms", {}).items() if same}
 
 
 def quality_table(results: dict, sets: list[str]) -> str:
