@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -165,6 +166,22 @@ def test_a_self_training_round_raises_accuracy_and_resumes_by_round(tmp_path, ti
     monkeypatch.setattr("rewardkit.training.train_method", lambda *a, **k: pytest.fail("retrained a finished round"))
     again = self_train(loop, JudgeConfig(label_smoothing=0.1), options)
     assert again["rounds"] == result["rounds"]
+    # a crash while round 1 trained: its verdicts on the pool were saved, so the pool is not scored again
+    (out / "round-1" / "self_training.json").unlink()
+    monkeypatch.setattr("rewardkit.scoring.load_reward_model", lambda *a, **k: pytest.fail("scored the pool again"))
+    retrained = []
+
+    def record_training(method, loop, options=None, on_event=None):
+        retrained.append(list(loop.data))
+        Path(loop.output, "rewardkit.json").write_text("{}")
+        return {}
+    monkeypatch.setattr("rewardkit.training.train_method", record_training)
+    resumed = self_train(loop, JudgeConfig(label_smoothing=0.1), options)
+    assert resumed["rounds"][1]["pseudo"] == second["pseudo"] and len(retrained) == 1
+    assert [(p.chosen, p.rejected) for p in retrained[0]][8:] == [  # the same pseudo-labels as the first run
+        (p.chosen, p.rejected) for p in self_training.pseudo_label(
+            json.loads((out / "verdicts-1.json").read_text())["p_first"], self_training.read_inputs(options, 0)[1],
+            0.6, 1)[0]]
 
 
 # ---- distillation ---------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from rewardkit.cli.options import build_configs, config_parameters
 def _printer(kind: str, data: dict) -> None:
     if kind == "stage":
         console.print(f"[bold]{data['text']}[/]")
-    elif kind == "resume":
+    elif kind == "resume" and "verdicts" in data:
+        console.print(f"round {data['round']}: the pool's verdicts from {data['verdicts']} (scored before a stop)")
+    elif kind == "resume" and "round" in data:
         console.print(f"round {data['round']} already done: skipped")
     elif kind == "done":
         console.print("  " + ", ".join(f"{k}={v:.4g}" for k, v in data.items() if isinstance(v, float)))

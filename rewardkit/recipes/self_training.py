@@ -153,12 +153,7 @@ def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_
         record: dict = {"round": index}
         data = labeled
         if index > 0:
-            previous = str(output / f"round-{index - 1}")
-            emit("stage", {"name": f"label-{index}", "text": f"round {index}: pseudo-labeling {len(pool.pairs)} pairs"})
-            judge = load_reward_model(previous, max_length=loop.max_length)
-            probabilities = judge.compare([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
-                                          [p.response_b for p in pool.pairs])
-            del judge
+            probabilities = _pool_verdicts(output, index, pool, loop.max_length, emit, load_reward_model)
             threshold = options.threshold if options.keep_share is None else share_threshold(probabilities,
                                                                                               options.keep_share)
             kept, record["pseudo"] = pseudo_label(probabilities, pool, threshold, index)
@@ -178,6 +173,24 @@ def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_
         history.append(record)
     write_report(output, history, options)
     return {"rounds": history}
+
+
+def _pool_verdicts(output: Path, index: int, pool: Pool, max_length: int, emit: Event, load_reward_model) -> list[float]:
+    """Round `index`'s verdicts on the pool from the previous round's judge. They are saved
+    (verdicts-N.json) before the round trains, so a crash during training does not score the
+    pool again; a file for another pool is ignored."""
+    saved = output / f"verdicts-{index}.json"
+    if saved.is_file():
+        record = json.loads(saved.read_text())
+        if record.get("pairs") == len(pool.pairs) and len(record.get("p_first", [])) == len(pool.pairs):
+            emit("resume", {"round": index, "verdicts": str(saved)})
+            return record["p_first"]
+    emit("stage", {"name": f"label-{index}", "text": f"round {index}: pseudo-labeling {len(pool.pairs)} pairs"})
+    judge = load_reward_model(str(output / f"round-{index - 1}"), max_length=max_length)
+    probabilities = judge.compare([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
+                                  [p.response_b for p in pool.pairs])
+    _write_atomic(saved, json.dumps({"pairs": len(pool.pairs), "p_first": probabilities}))
+    return probabilities
 
 
 def _write_atomic(path: Path, text: str) -> None:
