@@ -17,6 +17,7 @@ Arms: zero_shot (no training) and judge arms named by their options, e.g.
                    answer length does not predict the label
 
     python bench/judge_recipe.py [--train-pairs 320] [--eval-pairs 80] [--epochs 2] [--output runs/judge_recipe]
+                                 [--sources ultrafeedback,pandalm,llmeval2,hh_helpful,hh_harmless,dpo_demos]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import ENGLISH_LLMEVAL2, SHARED_DATA, hardware
+from common import ENGLISH_LLMEVAL2, SHARED_DATA, TRAINING_SOURCES, even_shares, hardware, training_source
 
 from rewardkit.data.balance import length_balanced
 from rewardkit.data.inspect import chosen_longer_share
@@ -38,9 +39,11 @@ from rewardkit.recipes.partial_finetune import fitting_pairs
 from rewardkit.recipes.quality import OOD
 
 
-def training_pool(rng: random.Random) -> dict[str, list]:
+def training_pool(rng: random.Random, extra: tuple[str, ...] = (), seed: int = 0) -> dict[str, list]:
     """Training sources (never the OOD sets): UltraFeedback train pairs with a clear rating gap,
-    PandaLM and the English LLMEval² subsets; held-out: UltraFeedback eval pairs."""
+    PandaLM and the English LLMEval² subsets; held-out: UltraFeedback eval pairs. `extra`: more
+    of bench/common's TRAINING_SOURCES, each shuffled by its own seeded generator so that `rng`
+    (which then draws the OOD slices) is used exactly as without them."""
     from rewardkit.data import load_pairs
 
     uf = load_pairs(SHARED_DATA / "ultrafeedback_binarized_subset.jsonl").records
@@ -51,13 +54,26 @@ def training_pool(rng: random.Random) -> dict[str, list]:
              "heldout": [p for p in uf if p.subset == "eval"]}
     for pairs in pools.values():
         rng.shuffle(pairs)
+    for source in extra:
+        if source not in pools:
+            pools[source] = training_source(source)
+            random.Random(f"{seed}:{source}").shuffle(pools[source])
     return pools
 
 
-def training_sets(pools: dict, encoder, max_length: int, count: int) -> tuple[list, list]:
-    """The plain training set (half UltraFeedback, a quarter each PandaLM and LLMEval², pairs
-    whose judge row fits `max_length`) and a length-balanced one of the same size per source,
-    drawn from the same shuffled sources further down where one kind runs short."""
+def training_sets(pools: dict, encoder, max_length: int, count: int, sources: list[str] | None = None) -> tuple[list, list]:
+    """The plain training set (half UltraFeedback, a quarter each PandaLM and LLMEval², or an
+    even share of each of `sources`; pairs whose judge row fits `max_length`) and a
+    length-balanced one of the same size per source, drawn from the same shuffled sources
+    further down where one kind runs short."""
+    if sources:  # an even share from each named source, as far as each has pairs that fit
+        fitting = {name: fitting_pairs(pools[name], encoder, max_length, 4 * count // len(sources)) for name in sources}
+        plain = even_shares(fitting, count)
+        taken = {id(p) for p in plain}
+        balanced = []
+        for pairs in fitting.values():
+            balanced += length_balanced(pairs, count=sum(id(p) in taken for p in pairs))
+        return plain, balanced
     quarter = count // 4
     plain, balanced = [], []
     for source, share in (("ultrafeedback", 2 * quarter), ("pandalm", quarter), ("llmeval2", quarter)):
@@ -160,6 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--train-pairs", type=int, default=320, help="split 2:1:1 over UltraFeedback, PandaLM, LLMEval²")
+    parser.add_argument("--sources", default="", help="an even share from each of these training sources ("
+                        + ", ".join(TRAINING_SOURCES) + "); default: UltraFeedback 2 : PandaLM 1 : LLMEval² 1")
     parser.add_argument("--train-max-length", type=int, default=768, help="only pairs whose judge row fits are trained on")
     parser.add_argument("--curve-pairs", type=int, default=48, help="UltraFeedback eval pairs for the learning curve")
     parser.add_argument("--eval-pairs", type=int, default=80, help="per out-of-domain set, scored at full length")
@@ -182,8 +200,9 @@ def main() -> None:
     model, tokenizer = task.build()
     full = SegmentEncoder(tokenizer, task.template, model.config.max_position_embeddings)
 
-    pools = training_pool(rng)
-    plain, balanced = training_sets(pools, full, args.train_max_length, args.train_pairs)
+    sources = args.sources.split(",") if args.sources else None
+    pools = training_pool(rng, tuple(sources or ()), args.seed)
+    plain, balanced = training_sets(pools, full, args.train_max_length, args.train_pairs, sources)
     train = plain + [p for p in balanced if id(p) not in {id(q) for q in plain}]  # one cache for both sets
     prepared = task.prepare(train)  # task.encoder cuts at --train-max-length; chosen pairs fit, so nothing is cut
     train_features = prepared.features
