@@ -182,6 +182,11 @@ def test_a_self_training_round_raises_accuracy_and_resumes_by_round(tmp_path, ti
         (p.chosen, p.rejected) for p in self_training.pseudo_label(
             json.loads((out / "verdicts-1.json").read_text())["p_first"], self_training.read_inputs(options, 0)[1],
             0.6, 1)[0]]
+    # verdicts of another round-0 judge are not reused: retraining round 0 makes round 1 score again
+    (out / "round-1" / "self_training.json").unlink()
+    (out / "round-0" / "self_training.json").write_text(json.dumps({**first, "seconds": -1.0}))
+    with pytest.raises(pytest.fail.Exception, match="scored the pool again"):
+        self_train(loop, JudgeConfig(label_smoothing=0.1), options)
 
 
 # ---- distillation ---------------------------------------------------------------------------

@@ -178,18 +178,24 @@ def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_
 def _pool_verdicts(output: Path, index: int, pool: Pool, max_length: int, emit: Event, load_reward_model) -> list[float]:
     """Round `index`'s verdicts on the pool from the previous round's judge. They are saved
     (verdicts-N.json) before the round trains, so a crash during training does not score the
-    pool again; a file for another pool is ignored."""
+    pool again; a file written for another pool or another previous-round judge is ignored."""
+    import hashlib
+
+    previous = output / f"round-{index - 1}"
+    source = json.dumps([[str(p.prompt), p.response_a, p.response_b] for p in pool.pairs])
+    source += (previous / "self_training.json").read_text() if (previous / "self_training.json").is_file() else ""
+    fingerprint = hashlib.sha256(source.encode("utf-8")).hexdigest()
     saved = output / f"verdicts-{index}.json"
     if saved.is_file():
         record = json.loads(saved.read_text())
-        if record.get("pairs") == len(pool.pairs) and len(record.get("p_first", [])) == len(pool.pairs):
+        if record.get("fingerprint") == fingerprint and len(record.get("p_first", [])) == len(pool.pairs):
             emit("resume", {"round": index, "verdicts": str(saved)})
             return record["p_first"]
     emit("stage", {"name": f"label-{index}", "text": f"round {index}: pseudo-labeling {len(pool.pairs)} pairs"})
-    judge = load_reward_model(str(output / f"round-{index - 1}"), max_length=max_length)
+    judge = load_reward_model(str(previous), max_length=max_length)
     probabilities = judge.compare([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
                                   [p.response_b for p in pool.pairs])
-    _write_atomic(saved, json.dumps({"pairs": len(pool.pairs), "p_first": probabilities}))
+    _write_atomic(saved, json.dumps({"fingerprint": fingerprint, "p_first": probabilities}))
     return probabilities
 
 
