@@ -264,3 +264,43 @@ def test_soft_targets_need_a_probability_per_pair(tmp_path, tiny_model_dir):
     with pytest.raises(DataError, match="target"):
         train_method("bradley_terry", loop, BradleyTerryConfig(soft_targets=True))
     assert len(load_pairs(rows(2, 0)).records) == 2
+
+
+class FailingTeacher(WordTeacher):
+    def compare(self, prompts, a, b):
+        pytest.fail("the teacher labeled the pairs again")
+
+
+def test_distillation_reuses_the_teachers_saved_labels_only_for_the_same_pairs_and_teacher(tmp_path, tiny_model_dir,
+                                                                                          monkeypatch):
+    data = write(tmp_path / "pool.jsonl", [{"prompt": r["prompt"], "response_a": r["chosen"], "response_b": r["rejected"]}
+                                           for r in rows(16, 5)])
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    (teacher_dir / "rewardkit.json").write_text(json.dumps({"kind": "generative_judge"}))
+    (teacher_dir / "model.safetensors").write_bytes(b"weights one")
+    teacher = [WordTeacher()]
+    real_load = load_reward_model
+    monkeypatch.setattr("rewardkit.scoring.load_reward_model",
+                        lambda path, **k: teacher[0] if str(path) == str(teacher_dir) else real_load(path, **k))
+    loop = LoopConfig(model=str(tiny_model_dir), data=[str(data)], output=str(tmp_path / "student"), max_steps=1,
+                      batch_size=8, max_length=128, save_every=10**6, mixed_precision="no")
+    first = distill(loop, BradleyTerryConfig(), DistillConfig(teacher=str(teacher_dir)))
+    saved = json.loads((tmp_path / "student" / "teacher_verdicts.json").read_text())["p_first"]
+    assert first["labels_reused"] is False and len(saved) == 16 and all(p > 0.5 for p in saved)
+    # a crash after labeling: the rerun trains on the saved verdicts and never asks the teacher
+    teacher[0] = FailingTeacher()
+    monkeypatch.setattr("rewardkit.recipes.distill.throughput", lambda *a: {"batch": "", "student_rewards_per_s": 0,
+                                                                           "teacher_rewards_per_s": 0, "speedup": 0})
+    again = distill(loop, BradleyTerryConfig(), DistillConfig(teacher=str(teacher_dir)))
+    assert again["labels_reused"] is True
+    assert "saved verdicts, reused" in (tmp_path / "student" / "distill_report.md").read_text()
+    # a retrained teacher (other weights in the same directory) labels again
+    (teacher_dir / "model.safetensors").write_bytes(b"weights two")
+    with pytest.raises(pytest.fail.Exception, match="labeled the pairs again"):
+        distill(loop, BradleyTerryConfig(), DistillConfig(teacher=str(teacher_dir)))
+    # so do other pairs with the first teacher
+    (teacher_dir / "model.safetensors").write_bytes(b"weights one")
+    write(data, [{"prompt": r["prompt"], "response_a": r["rejected"], "response_b": r["chosen"]} for r in rows(16, 5)])
+    with pytest.raises(pytest.fail.Exception, match="labeled the pairs again"):
+        distill(loop, BradleyTerryConfig(), DistillConfig(teacher=str(teacher_dir)))

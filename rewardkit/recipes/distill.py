@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from rewardkit.errors import ConfigError
+from rewardkit.recipes.saved_verdicts import fingerprint, load_or_score, weights_identity
 from rewardkit.training.loop_config import LoopConfig, option
 from rewardkit.types import PreferencePair
 
@@ -54,10 +55,15 @@ def check_teacher(teacher: str) -> str:
     return resolved
 
 
-def teacher_labeled(teacher, pairs, *, hard: bool) -> list[PreferencePair]:
+def teacher_verdicts(teacher, pairs) -> list[float]:
+    """The teacher's P(a better) per (prompt, a, b), both orders averaged."""
+    return teacher.compare([p.prompt for p in pairs], [p.response_a for p in pairs], [p.response_b for p in pairs])
+
+
+def teacher_labeled(teacher, pairs, *, hard: bool, probabilities: list[float] | None = None) -> list[PreferencePair]:
     """Each (prompt, a, b) as a pair whose `target` is the teacher's P(a better)."""
-    probabilities = teacher.compare([p.prompt for p in pairs], [p.response_a for p in pairs],
-                                    [p.response_b for p in pairs])
+    if probabilities is None:
+        probabilities = teacher_verdicts(teacher, pairs)
     return [PreferencePair(p.prompt, p.response_a, p.response_b, p.id, "teacher", p.subset,
                            extra={"target": float(q > 0.5) if hard else float(q)})
             for p, q in zip(pairs, probabilities)]
@@ -78,18 +84,25 @@ def distill(loop: LoopConfig, bt_options, options: DistillConfig, *, on_event: E
     emit("stage", {"name": "label", "text": f"the teacher labels {len(pairs)} pairs"})
     teacher = load_reward_model(teacher_path, max_length=loop.max_length)
     started = time.time()
-    labeled = teacher_labeled(teacher, pairs, hard=options.hard_labels)
+    # saved before the student trains: a crash in training does not make the teacher label again
+    output = Path(loop.output)
+    output.mkdir(parents=True, exist_ok=True)
+    key = fingerprint(pairs, weights_identity(teacher_path), f"max_length={loop.max_length}")
+    probabilities, reused = load_or_score(output / "teacher_verdicts.json", key, len(pairs),
+                                          lambda: teacher_verdicts(teacher, pairs))
+    if reused:
+        emit("resume", {"verdicts": str(output / "teacher_verdicts.json")})
+    labeled = teacher_labeled(teacher, pairs, hard=options.hard_labels, probabilities=probabilities)
     labeling_s = time.time() - started
     emit("stage", {"name": "train", "text": "training the Bradley–Terry student"})
     summary = train_method("bradley_terry", replace(loop, data=labeled, max_pairs=None),
                            replace(bt_options, soft_targets=True), on_event=emit)
     student = load_reward_model(loop.output)
     report = {"teacher": options.teacher, "pairs": len(pairs), "hard_labels": options.hard_labels,
-              "labeling_s": round(labeling_s, 1), "final_loss": summary.get("final_loss")}
+              "labeling_s": round(labeling_s, 1), "labels_reused": reused, "final_loss": summary.get("final_loss")}
     if held:
         report["held_out"] = agreement(teacher, student, held)
     report["throughput"] = throughput(teacher, student, held or labeled, options)
-    output = Path(loop.output)
     (output / "distill.json").write_text(json.dumps(report, indent=2))
     (output / "distill_report.md").write_text(report_text(report))
     return report
@@ -127,7 +140,8 @@ def throughput(teacher, student, pairs: list, options: DistillConfig) -> dict:
 def report_text(report: dict) -> str:
     lines = ["# Judge → Bradley–Terry distillation", "",
              f"Teacher `{report['teacher']}` labeled {report['pairs']} pairs "
-             f"({'hard verdicts' if report['hard_labels'] else 'soft probabilities'}) in {report['labeling_s']} s."]
+             f"({'hard verdicts' if report['hard_labels'] else 'soft probabilities'}) in {report['labeling_s']} s"
+             + (" (its saved verdicts, reused)." if report.get("labels_reused") else ".")]
     if "held_out" in report:
         h = report["held_out"]
         lines += ["", f"Held-out ({h['pairs']} labeled pairs): teacher accuracy {h['teacher_accuracy']:.3f}, student "

@@ -20,13 +20,13 @@ round is skipped on a rerun, so the recipe resumes by round.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from rewardkit.errors import ConfigError
+from rewardkit.recipes.saved_verdicts import fingerprint, load_or_score, weights_identity, write_atomic
 from rewardkit.training.loop_config import LoopConfig, option
 from rewardkit.types import PreferencePair, ResponsePair
 
@@ -169,7 +169,7 @@ def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_
         record.update({"trained_on": len(data), "labeled": len(labeled), "started_from": start_from,
                        "seconds": round(time.time() - started, 1),
                        **{k: v for k, v in summary.items() if k.startswith(("eval_", "final_loss"))}})
-        _write_atomic(record_file, json.dumps(record, indent=2))
+        write_atomic(record_file, json.dumps(record, indent=2))
         history.append(record)
     write_report(output, history, options)
     return {"rounds": history}
@@ -179,30 +179,22 @@ def _pool_verdicts(output: Path, index: int, pool: Pool, max_length: int, emit: 
     """Round `index`'s verdicts on the pool from the previous round's judge. They are saved
     (verdicts-N.json) before the round trains, so a crash during training does not score the
     pool again; a file written for another pool or another previous-round judge is ignored."""
-    import hashlib
-
     previous = output / f"round-{index - 1}"
-    source = json.dumps([[str(p.prompt), p.response_a, p.response_b] for p in pool.pairs])
-    source += (previous / "self_training.json").read_text() if (previous / "self_training.json").is_file() else ""
-    fingerprint = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    record = previous / "self_training.json"
+    key = fingerprint(pool.pairs, record.read_text() if record.is_file() else "", weights_identity(str(previous)),
+                      f"max_length={max_length}")
+
+    def score() -> list[float]:
+        emit("stage", {"name": f"label-{index}", "text": f"round {index}: pseudo-labeling {len(pool.pairs)} pairs"})
+        judge = load_reward_model(str(previous), max_length=max_length)
+        return judge.compare([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
+                             [p.response_b for p in pool.pairs])
+
     saved = output / f"verdicts-{index}.json"
-    if saved.is_file():
-        record = json.loads(saved.read_text())
-        if record.get("fingerprint") == fingerprint and len(record.get("p_first", [])) == len(pool.pairs):
-            emit("resume", {"round": index, "verdicts": str(saved)})
-            return record["p_first"]
-    emit("stage", {"name": f"label-{index}", "text": f"round {index}: pseudo-labeling {len(pool.pairs)} pairs"})
-    judge = load_reward_model(str(previous), max_length=max_length)
-    probabilities = judge.compare([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
-                                  [p.response_b for p in pool.pairs])
-    _write_atomic(saved, json.dumps({"fingerprint": fingerprint, "p_first": probabilities}))
+    probabilities, reused = load_or_score(saved, key, len(pool.pairs), score)
+    if reused:
+        emit("resume", {"round": index, "verdicts": str(saved)})
     return probabilities
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_suffix(".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
 
 
 def write_report(output: Path, history: list[dict], options: SelfTrainConfig) -> None:
