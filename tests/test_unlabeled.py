@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,13 @@ def test_a_self_training_round_raises_accuracy_and_resumes_by_round(tmp_path, ti
     out = tmp_path / "self"
     assert (out / "report.md").is_file() and (out / "self_training.png").is_file()
     assert load_reward_model(str(out / "round-1")).kind == "generative_judge"
+    # distilling round 0 over the same pool reuses the verdicts round 1 saved: the teacher labels nothing
+    monkeypatch.setattr("rewardkit.recipes.distill.teacher_verdicts", lambda *a: pytest.fail("labeled the pool again"))
+    student = replace(loop, data=[str(unlabeled)], output=str(tmp_path / "student"), max_steps=1, eval_data=[])
+    distilled = distill(student, BradleyTerryConfig(), DistillConfig(teacher=str(out / "round-0")))
+    assert distilled["labels_reused"] is True and distilled["pairs"] == 96
+    assert json.loads((tmp_path / "student" / "teacher_verdicts.json").read_text())["p_first"] == json.loads(
+        (out / "verdicts-1.json").read_text())["p_first"]
     # a rerun finds both rounds done and trains nothing
     monkeypatch.setattr("rewardkit.training.train_method", lambda *a, **k: pytest.fail("retrained a finished round"))
     again = self_train(loop, JudgeConfig(label_smoothing=0.1), options)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from rewardkit.errors import ConfigError
-from rewardkit.recipes.saved_verdicts import fingerprint, load_or_score, weights_identity
+from rewardkit.recipes.saved_verdicts import judge_key, load_or_score
 from rewardkit.training.loop_config import LoopConfig, option
 from rewardkit.types import PreferencePair
 
@@ -53,6 +53,18 @@ def check_teacher(teacher: str) -> str:
         raise ConfigError(f"--teacher {teacher}: a {manifest.kind!r} model, not a pairwise judge; distillation "
                           "learns a scalar model from a judge's verdicts (kinds: " + ", ".join(PAIRWISE_KINDS) + ")")
     return resolved
+
+
+def self_training_verdicts(teacher: str) -> list[Path]:
+    """Where self-training saved this teacher's verdicts on its pool, when the teacher is round N
+    of a self-training run (verdicts-(N+1).json beside it): distilling from that round over the
+    same pool then labels nothing (the fingerprint decides)."""
+    record = Path(teacher) / "self_training.json"
+    try:
+        index = int(json.loads(record.read_text(encoding="utf-8"))["round"]) if record.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        index = None
+    return [] if index is None else [Path(teacher).parent / f"verdicts-{index + 1}.json"]
 
 
 def teacher_verdicts(teacher, pairs) -> list[float]:
@@ -87,9 +99,9 @@ def distill(loop: LoopConfig, bt_options, options: DistillConfig, *, on_event: E
     # saved before the student trains: a crash in training does not make the teacher label again
     output = Path(loop.output)
     output.mkdir(parents=True, exist_ok=True)
-    key = fingerprint(pairs, weights_identity(teacher_path), f"max_length={loop.max_length}")
-    probabilities, reused = load_or_score(output / "teacher_verdicts.json", key, len(pairs),
-                                          lambda: teacher_verdicts(teacher, pairs))
+    probabilities, reused = load_or_score(output / "teacher_verdicts.json", judge_key(pairs, teacher_path, loop.max_length),
+                                          len(pairs), lambda: teacher_verdicts(teacher, pairs),
+                                          elsewhere=self_training_verdicts(teacher_path))
     if reused:
         emit("resume", {"verdicts": str(output / "teacher_verdicts.json")})
     labeled = teacher_labeled(teacher, pairs, hard=options.hard_labels, probabilities=probabilities)

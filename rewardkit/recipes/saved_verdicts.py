@@ -43,16 +43,29 @@ def weights_identity(model_path: str) -> str:
     return digest.hexdigest()
 
 
-def load_or_score(file: Path, key: str, count: int, score: Callable[[], list[float]]) -> tuple[list[float], bool]:
-    """(P(first is better) per pair, whether they came from `file`). Scores and saves when the
-    file is missing, unreadable, of another fingerprint or of another length."""
-    if file.is_file():
+def judge_key(pairs: Sequence, judge: str, max_length: int | None) -> str:
+    """The fingerprint of `judge`'s verdicts on `pairs`: the pairs, the judge's weights, its
+    self-training record when it is a self-training round, and the scoring length."""
+    record = Path(judge) / "self_training.json"
+    return fingerprint(pairs, record.read_text(encoding="utf-8") if record.is_file() else "", weights_identity(judge),
+                       f"max_length={max_length}")
+
+
+def load_or_score(file: Path, key: str, count: int, score: Callable[[], list[float]], *,
+                  elsewhere: Sequence[Path] = ()) -> tuple[list[float], bool]:
+    """(P(first is better) per pair, whether they were saved before). Looks in `file`, then in
+    `elsewhere` (verdicts another recipe saved); scores and saves into `file` when none is of
+    this fingerprint and length."""
+    for candidate in (file, *elsewhere):
         try:
-            record = json.loads(file.read_text(encoding="utf-8"))
+            record = json.loads(candidate.read_text(encoding="utf-8")) if candidate.is_file() else {}
         except (OSError, ValueError):
             record = {}
         if record.get("fingerprint") == key and len(record.get("p_first", [])) == count:
-            return [float(p) for p in record["p_first"]], True
+            probabilities = [float(p) for p in record["p_first"]]
+            if candidate != file:
+                write_atomic(file, json.dumps({"fingerprint": key, "p_first": probabilities}))
+            return probabilities, True
     probabilities = [float(p) for p in score()]
     write_atomic(file, json.dumps({"fingerprint": key, "p_first": probabilities}))
     return probabilities, False

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from rewardkit.errors import ConfigError
-from rewardkit.recipes.saved_verdicts import fingerprint, load_or_score, weights_identity, write_atomic
+from rewardkit.recipes.saved_verdicts import judge_key, load_or_score, write_atomic
 from rewardkit.training.loop_config import LoopConfig, option
 from rewardkit.types import PreferencePair, ResponsePair
 
@@ -180,9 +180,7 @@ def _pool_verdicts(output: Path, index: int, pool: Pool, max_length: int, emit: 
     (verdicts-N.json) before the round trains, so a crash during training does not score the
     pool again; a file written for another pool or another previous-round judge is ignored."""
     previous = output / f"round-{index - 1}"
-    record = previous / "self_training.json"
-    key = fingerprint(pool.pairs, record.read_text() if record.is_file() else "", weights_identity(str(previous)),
-                      f"max_length={max_length}")
+    key = judge_key(pool.pairs, str(previous), max_length)
 
     def score() -> list[float]:
         emit("stage", {"name": f"label-{index}", "text": f"round {index}: pseudo-labeling {len(pool.pairs)} pairs"})
