@@ -20,6 +20,8 @@ import json
 import math
 from pathlib import Path
 
+from common import TRAINING_SOURCES
+
 GOAL = 0.05
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -31,6 +33,8 @@ def mean_se(arm: dict) -> float:
 def describe(results: dict, name: str) -> str:
     settings = results["settings"]
     sources = settings.get("sources") or "UF/PandaLM/LLMEval²"
+    if set(sources.split(",")) == set(TRAINING_SOURCES):
+        sources = "all six training sources"
     words = {"ls0.1": "label smoothing 0.1", "ls0": "no label smoothing"}
     recipe = "+".join(words.get(part, part) for part in name.split("-", 1))
     cut = (f"{results['train_rows_truncated']} rows cut" if "train_rows_truncated" in results
