@@ -7,6 +7,9 @@ import platform
 import time
 from pathlib import Path
 
+from rewardkit.data.balance import even_shares  # noqa: F401  (bench scripts import it from here)
+from rewardkit.recipes.quality import ENGLISH_LLMEVAL2, TRAINING_SOURCES, load_training_source  # noqa: F401
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -90,37 +93,6 @@ def forward_flops(config, tokens_per_sequence: list[int], prefix_tokens_saved: i
     return total
 
 
-# the English subsets of LLMEval² (three are Chinese, Russian or Portuguese)
-ENGLISH_LLMEVAL2 = {"bagel", "code-contests", "eli5", "hellaswag", "hh-rlhf", "openmeva", "pku-saferlhf", "shp",
-                    "summarizefeedback", "summeval", "webgpt"}
-# ../shared/data's training sources (MANIFEST.md): never the out-of-domain evaluation sets
-TRAINING_SOURCES = {"ultrafeedback": "ultrafeedback_binarized_subset.jsonl", "pandalm": "pandalm_testset_v1.jsonl",
-                    "llmeval2": "llmeval2_benchmark.jsonl", "hh_helpful": "hh_rlhf_helpful_test_rmgallery.jsonl",
-                    "hh_harmless": "hh_rlhf_harmless_base_test.jsonl", "dpo_demos": ("llamafactory_dpo_en_demo.jsonl",
-                                                                                      "orca_dpo_pairs_demo.jsonl")}
-
-
 def training_source(name: str) -> list:
-    """The pairs of one training source (LLMEval²: English subsets; UltraFeedback: both splits)."""
-    from rewardkit.data import load_pairs
-
-    files = TRAINING_SOURCES[name]
-    pairs = [p for f in ([files] if isinstance(files, str) else files) for p in load_pairs(SHARED_DATA / f).records]
-    return [p for p in pairs if p.subset in ENGLISH_LLMEVAL2] if name == "llmeval2" else pairs
-
-
-def even_shares(available: dict[str, list], count: int) -> list:
-    """Up to `count` items, as even a share from each list as their sizes allow: a list shorter
-    than its share gives all it has and the others make up the rest (in the dict's order)."""
-    shares = {name: 0 for name in available}
-    left = count
-    while left > 0:
-        open_ = [n for n in available if shares[n] < len(available[n])]
-        if not open_:
-            break
-        each = max(1, left // len(open_))
-        for name in open_:
-            step = min(each, len(available[name]) - shares[name], left)
-            shares[name] += step
-            left -= step
-    return [item for name in available for item in available[name][:shares[name]]]
+    """The pairs of one training source in ../shared/data (rewardkit.recipes.quality.TRAINING_SOURCES)."""
+    return load_training_source(SHARED_DATA, name)

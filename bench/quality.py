@@ -4,13 +4,14 @@ The study itself is the recipe `rewardkit.recipes.quality` (the demo's training 
 `recipes/partial_finetune.py`); this script only parses flags and prints the table.
 
     python bench/quality.py [--train-pairs 382] [--eval-pairs 80] [--epochs 1] [--output runs/quality]
+                            [--sources ultrafeedback,pandalm,llmeval2,hh_helpful,hh_harmless,dpo_demos]
 """
 
 from __future__ import annotations
 
 import argparse
 
-from common import SHARED_DATA, hardware
+from common import SHARED_DATA, TRAINING_SOURCES, hardware
 
 
 def main() -> None:
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--train-layers", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default="zero_shot,bt,judge_ls0,judge_ls0.1,gram_ls0.1")
+    parser.add_argument("--sources", default="ultrafeedback",
+                        help="labeled pairs: an even share of each of these training sources (" + ", ".join(
+                            TRAINING_SOURCES) + "); the out-of-domain and in-domain slices do not change")
     parser.add_argument("--output", default="runs/quality")
     args = parser.parse_args()
     settings = PartialFineTune(train_layers=args.train_layers, lr=args.lr, batch_size=args.batch_size,
@@ -44,7 +48,8 @@ def main() -> None:
     study = QualityStudy(data_dir=str(SHARED_DATA), model=args.model, train_pairs=args.train_pairs,
                          min_margin=args.min_margin, pretrain_pairs=args.pretrain_pairs, eval_pairs=args.eval_pairs,
                          epochs=args.epochs, bt_epochs=args.bt_epochs, pretrain_epochs=args.pretrain_epochs,
-                         score_max_length=args.score_max_length or None, arms=args.arms.split(","), settings=settings)
+                         score_max_length=args.score_max_length or None, arms=args.arms.split(","), settings=settings,
+                         train_sources=args.sources.split(","))
     results = run_quality(study, args.output, log=lambda line: print(line, flush=True), hardware=hardware())
     print(quality_table(results, ["in_domain", *OOD]))
 

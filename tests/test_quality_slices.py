@@ -74,3 +74,40 @@ def test_run_quality_resumes_finished_arms_and_retrains_on_other_settings(tmp_pa
     other = QualityStudy(**{**asdict(more), "epochs": 2.0, "settings": PartialFineTune(max_length=400)})
     quality.run_quality(other, out, log=lambda line: None)
     assert trained[3:] == ["zero_shot", "bt", "judge_ls0.1"]  # other settings: nothing is reused
+
+
+def test_study_slices_take_an_even_share_of_each_training_source_without_moving_the_eval_slices(
+        tmp_path, tiny_model_dir, tokenizer):
+    from rewardkit.data.balance import even_shares
+    from rewardkit.recipes.quality import TRAINING_SOURCES
+
+    long = "a long answer that goes on " * 40
+    uf = [{"prompt": f"question {i}?", "chosen": f"short answer {i}", "rejected": f"no {i}", "subset": "train",
+           "score_chosen": 5, "score_rejected": 1} for i in range(12)]
+    uf += [{"prompt": f"held {i}?", "chosen": "yes", "rejected": "x", "subset": "eval", "score_chosen": 5,
+            "score_rejected": 1} for i in range(6)]
+    _write(tmp_path / "ultrafeedback_binarized_subset.jsonl", uf)
+    # PandaLM: 9 pairs, every third too long to fit; HH helpful: only 2 pairs
+    _write(tmp_path / TRAINING_SOURCES["pandalm"], [{"prompt": f"panda {i}?", "chosen": long if i % 3 == 0 else f"p {i}",
+                                                     "rejected": f"q {i}"} for i in range(9)])
+    _write(tmp_path / TRAINING_SOURCES["hh_helpful"], [{"prompt": f"hh {i}?", "chosen": f"h {i}", "rejected": f"k {i}"}
+                                                       for i in range(2)])
+    for file in OOD.values():
+        _write(tmp_path / file, [{"prompt": f"q{i}?", "chosen": f"a{i}", "rejected": f"b{i}"} for i in range(8)])
+
+    def study(sources):
+        return QualityStudy(data_dir=str(tmp_path), model=str(tiny_model_dir), train_pairs=15, pretrain_pairs=4,
+                            eval_pairs=4, settings=PartialFineTune(max_length=400), train_sources=sources)
+
+    only_uf = study_slices(study(["ultrafeedback"]), str(tiny_model_dir))
+    mixed = study_slices(study(["ultrafeedback", "pandalm", "hh_helpful"]), str(tiny_model_dir))
+    by_source = {}
+    for pair in mixed["train"]:
+        by_source.setdefault(pair.prompt.split()[0], []).append(pair)
+    # 15 asked: HH gives its 2, PandaLM its 6 that fit, UltraFeedback the other 7
+    assert {k: len(v) for k, v in by_source.items()} == {"question": 7, "panda": 6, "hh": 2}
+    assert all(len(p.chosen) < 100 for p in by_source["panda"])
+    assert mixed["train"][:7] == only_uf["train"][:7]  # UltraFeedback's share: the first of the same clear pairs
+    for name in ("in_domain", *OOD):  # the evaluation slices do not move when sources are added
+        assert [p.prompt for p in mixed[name]] == [p.prompt for p in only_uf[name]]
+    assert even_shares({"a": [1, 2, 3], "b": [4]}, 3) == [1, 2, 4]

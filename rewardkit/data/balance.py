@@ -30,3 +30,21 @@ def length_balanced(pairs: list, seed: int = 0, count: int | None = None) -> lis
     kept = set(rng.sample(longer, keep)) | set(rng.sample(shorter, keep))
     kept |= {i for i, p in enumerate(pairs) if len(p.chosen) == len(p.rejected)}
     return [pairs[i] for i in sorted(kept)]
+
+
+def even_shares(available: dict[str, list], count: int) -> list:
+    """Up to `count` items, as even a share from each list as their sizes allow: a list shorter
+    than its share gives all it has and the others make up the rest (in the dict's order).
+    Each list gives its first items, so a larger `count` takes a superset of a smaller one's."""
+    shares = {name: 0 for name in available}
+    left = count
+    while left > 0:
+        open_ = [n for n in available if shares[n] < len(available[n])]
+        if not open_:
+            break
+        each = max(1, left // len(open_))
+        for name in open_:
+            step = min(each, len(available[name]) - shares[name], left)
+            shares[name] += step
+            left -= step
+    return [item for name in available for item in available[name][:shares[name]]]

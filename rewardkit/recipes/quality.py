@@ -23,12 +23,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from rewardkit.data.balance import even_shares
 from rewardkit.recipes.gram import gram
 from rewardkit.recipes.partial_finetune import PartialFineTune
 
 OOD = {"llmbar": "llmbar.jsonl", "mtbench_human": "llmbar_processed_faireval_mtbench.jsonl",
        "hhh": "hhh_alignment.jsonl", "xstest": "xstest_v2_pairs.jsonl", "evalbiasbench": "evalbiasbench.jsonl"}
 KEPT = ("num_pairs", "accuracy", "position_consistency", "ece", "length_bias")
+# the English subsets of LLMEval² (three are Chinese, Russian or Portuguese)
+ENGLISH_LLMEVAL2 = {"bagel", "code-contests", "eli5", "hellaswag", "hh-rlhf", "openmeva", "pku-saferlhf", "shp",
+                    "summarizefeedback", "summeval", "webgpt"}
+# the shared data's training sources (never the out-of-domain evaluation sets above)
+TRAINING_SOURCES = {"ultrafeedback": "ultrafeedback_binarized_subset.jsonl", "pandalm": "pandalm_testset_v1.jsonl",
+                    "llmeval2": "llmeval2_benchmark.jsonl", "hh_helpful": "hh_rlhf_helpful_test_rmgallery.jsonl",
+                    "hh_harmless": "hh_rlhf_harmless_base_test.jsonl", "dpo_demos": ("llamafactory_dpo_en_demo.jsonl",
+                                                                                      "orca_dpo_pairs_demo.jsonl")}
+
+
+def load_training_source(data_dir: str | Path, name: str) -> list:
+    """The pairs of one training source (LLMEval²: English subsets; UltraFeedback: both splits)."""
+    from rewardkit.data import load_pairs
+
+    if name not in TRAINING_SOURCES:
+        raise ValueError(f"unknown training source {name!r}; choose from {', '.join(TRAINING_SOURCES)}")
+    files = TRAINING_SOURCES[name]
+    pairs = [p for f in ([files] if isinstance(files, str) else files) for p in load_pairs(Path(data_dir) / f).records]
+    return [p for p in pairs if p.subset in ENGLISH_LLMEVAL2] if name == "llmeval2" else pairs
 
 
 @dataclass
@@ -44,6 +64,9 @@ class QualityStudy:
     pretrain_epochs: float = 1.0
     score_max_length: int | None = None  # None: the model's own limit (nothing cut at scoring time)
     arms: list[str] = field(default_factory=lambda: ["zero_shot", "bt", "judge_ls0", "judge_ls0.1", "gram_ls0.1"])
+    # labeled pairs: UltraFeedback alone, or an even share of each of these TRAINING_SOURCES
+    # (UltraFeedback's share: clear "train" pairs; the others: any pair that fits)
+    train_sources: list[str] = field(default_factory=lambda: ["ultrafeedback"])
     settings: PartialFineTune = field(default_factory=PartialFineTune)
 
 
@@ -59,8 +82,20 @@ def study_slices(study: QualityStudy, base: str) -> dict[str, list]:
     held = [p for p in pool if p.subset == "eval"]
     rng.shuffle(train)
     rng.shuffle(held)
-    train = fitting_pairs(train, judge_row_encoder(base), study.settings.max_length)
-    labeled = [p for p in train if p.margin is not None and p.margin >= study.min_margin][: study.train_pairs]
+    encoder = judge_row_encoder(base)
+    train = fitting_pairs(train, encoder, study.settings.max_length)
+    clear = [p for p in train if p.margin is not None and p.margin >= study.min_margin]
+    labeled = clear[: study.train_pairs]
+    if study.train_sources != ["ultrafeedback"]:
+        available = {}
+        for source in study.train_sources:
+            if source == "ultrafeedback":
+                available[source] = clear
+                continue
+            pairs = load_training_source(study.data_dir, source)
+            random.Random(f"{study.settings.seed}:{source}").shuffle(pairs)  # `rng` stays as without them
+            available[source] = fitting_pairs(pairs, encoder, study.settings.max_length, study.train_pairs)
+        labeled = even_shares(available, study.train_pairs)
     chosen = {id(p) for p in labeled}
     slices = {"train": labeled, "pool": [p for p in train if id(p) not in chosen][: study.pretrain_pairs],
               "in_domain": held[: study.eval_pairs]}
