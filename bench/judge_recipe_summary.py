@@ -54,10 +54,11 @@ def collect(files: list[Path]) -> tuple[dict, list[dict]]:
                 zero = zero or arm
                 continue
             short = f"{name}, {results['train_pairs']} pairs, {results['settings']['epochs']:g} ep ({file.stem})"
-            rows.append({"file": file.name, "arm": name, "label": describe(results, name), "short": short, **arm})
+            rows.append({"file": file.name, "arm": name, "label": describe(results, name), "short": short,
+                         "pairs": results["train_pairs"], **arm})
     if zero is None:
         raise SystemExit("no zero-shot row in " + ", ".join(map(str, files)))
-    return zero, rows
+    return zero, sorted(rows, key=lambda row: row["pairs"])  # stable: runs of one size keep their order
 
 
 def table(zero: dict, rows: list[dict]) -> str:
