@@ -7,9 +7,6 @@ import platform
 import time
 from pathlib import Path
 
-from rewardkit.data.balance import even_shares  # noqa: F401  (bench scripts import it from here)
-from rewardkit.recipes.quality import ENGLISH_LLMEVAL2, TRAINING_SOURCES, load_training_source  # noqa: F401
-
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -95,4 +92,6 @@ def forward_flops(config, tokens_per_sequence: list[int], prefix_tokens_saved: i
 
 def training_source(name: str) -> list:
     """The pairs of one training source in ../shared/data (rewardkit.recipes.quality.TRAINING_SOURCES)."""
+    from rewardkit.recipes.quality import load_training_source
+
     return load_training_source(SHARED_DATA, name)

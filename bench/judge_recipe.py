@@ -31,12 +31,12 @@ import time
 from pathlib import Path
 
 import torch
-from common import ENGLISH_LLMEVAL2, SHARED_DATA, TRAINING_SOURCES, even_shares, hardware, training_source
+from common import SHARED_DATA, hardware, training_source
 
-from rewardkit.data.balance import length_balanced
+from rewardkit.data.balance import even_shares, length_balanced
 from rewardkit.data.inspect import chosen_longer_share
 from rewardkit.recipes.partial_finetune import fitting_pairs
-from rewardkit.recipes.quality import OOD
+from rewardkit.recipes.quality import ENGLISH_LLMEVAL2, OOD, TRAINING_SOURCES
 
 
 def training_pool(rng: random.Random, extra: tuple[str, ...] = (), seed: int = 0) -> dict[str, list]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from common import SHARED_DATA, TRAINING_SOURCES, hardware
+from common import SHARED_DATA, hardware
+
+from rewardkit.recipes.quality import TRAINING_SOURCES
 
 
 def main() -> None:

@@ -32,9 +32,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from common import SHARED_DATA, TRAINING_SOURCES, even_shares, hardware, training_source
+from common import SHARED_DATA, hardware, training_source
 
-from rewardkit.recipes.quality import KEPT, OOD
+from rewardkit.data.balance import even_shares
+from rewardkit.recipes.quality import KEPT, OOD, TRAINING_SOURCES
 
 
 def write(path: Path, pairs) -> str:
