@@ -14,6 +14,7 @@ fits --max-length whole. Every judge and BT model uses the library's shared CPU 
   bt_labeled        Bradley–Terry on the labeled pairs
   bt_distilled      Bradley–Terry distilled from the best judge's soft verdicts over the pool
                     ("best" by in-domain held-out accuracy, never by the OOD sets)
+  zero_shot         the untrained backbone as a judge (--arms zero_shot): what training has to beat
 Every arm is scored at full length on an in-domain held-out slice (UltraFeedback eval split) and
 the out-of-domain sets, both orders, with accuracy, position consistency, ECE and length bias.
 
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=512, help="training rows (pairs that fit are chosen)")
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--arms", default="continue,pretrain",
-                        help="beyond restart-from-base self-training, BT and distillation: continue, pretrain")
+                        help="beyond restart-from-base self-training, BT and distillation: continue, pretrain, zero_shot")
     parser.add_argument("--pretrain-rounds", type=int, default=None, help="rounds for the pretrain arm (default --rounds)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="runs/unlabeled")
@@ -180,6 +181,8 @@ def main() -> None:
                {"train_seconds": round(time.time() - t, 1), "teacher_round": best["round"], "distill": distilled})
     else:
         record("bt_distilled", "", {})
+    if "zero_shot" in arms:  # the untrained backbone as a judge: what any training has to beat
+        record("zero_shot", str(base), {"train_seconds": 0})
     report["total_s"] = round(time.time() - started, 1)
     report_path.write_text(json.dumps(report, indent=2, default=str))
     print(table(report))
@@ -189,11 +192,13 @@ def table(report: dict) -> str:
     sets = ["in_domain", *OOD]
     lines = ["| arm | train s | " + " | ".join(sets) + " | mean OOD | consistency (OOD mean) | ECE (in-dom) |",
              "|---|---:|" + "---:|" * len(sets) + "---:|---:|---:|"]
-    for arm, r in report["arms"].items():
+    for arm, r in sorted(report["arms"].items(), key=lambda item: item[0] != "zero_shot"):
         e = r["eval"]
         cells = [f"{e[s]['accuracy']:.3f} ± {e[s]['se']:.3f}" for s in sets]
         consistency = [e[s]["position_consistency"] for s in OOD if e[s]["position_consistency"] is not None]
-        lines.append(f"| {arm} | {r.get('train_seconds', 0):.0f} | " + " | ".join(cells) + f" | {e['mean_ood']:.3f} | "
+        mean_se = math.sqrt(sum(e[s]["se"] ** 2 for s in OOD)) / len(OOD)  # the sets are independent slices
+        lines.append(f"| {arm} | {r.get('train_seconds', 0):.0f} | " + " | ".join(cells)
+                     + f" | {e['mean_ood']:.3f} ± {mean_se:.3f} | "
                      f"{sum(consistency) / len(consistency):.2f} | {e['in_domain']['ece']:.3f} |")
     return "\n".join(lines)
 
