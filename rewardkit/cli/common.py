@@ -13,6 +13,10 @@ from rewardkit.errors import RewardKitError
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
+# --dtype of every command that scores (see models/precision.py)
+DTYPE_HELP = ("auto: the precision the model was trained and measured in (an untrained model: bf16 where native, "
+              "else fp32); fp32 or bf16 to force one")
+
 EXIT_USER_ERROR = 2  # bad input or options: the message says what to fix
 
 

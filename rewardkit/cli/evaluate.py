@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rewardkit.cli.common import console, out, user_errors
+from rewardkit.cli.common import DTYPE_HELP, console, out, user_errors
 
 
 def _progress():
@@ -22,7 +22,7 @@ def eval_command(
     data: List[Path] = typer.Option(..., help="labeled pair file(s); repeat the flag for more"),
     output: Path = typer.Option(Path("runs/eval"), help="directory for results.json, report.md, PNGs, scores.jsonl"),
     max_pairs: Optional[int] = typer.Option(None, help="seeded sample of at most N pairs per file"),
-    dtype: str = typer.Option("auto", help="auto (bf16 where fast), bf16 or fp32"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None, help="token limit per judge prompt (truncation keeps the verdict)"),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
                                               "compile, or auto (by machine; see README 'CPU backends')"),
@@ -64,7 +64,7 @@ def score_command(
     model: str = typer.Option("smollm2-135m", help="trained directory, built-in name or causal LM"),
     data: Path = typer.Option(..., help="pair file (labeled: chosen/rejected, or unlabeled: response_a/response_b)"),
     output: Path = typer.Option(..., help="JSONL file: one row per pair with P(first response better)"),
-    dtype: str = typer.Option("auto"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
                                               "compile, or auto (by machine; see README 'CPU backends')"),

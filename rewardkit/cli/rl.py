@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from rewardkit.cli.common import console, out, user_errors
+from rewardkit.cli.common import DTYPE_HELP, console, out, user_errors
 
 
 @user_errors
@@ -18,7 +18,7 @@ def best_of_n_command(
     strategy: str = typer.Option("knockout", help="linear, knockout, round_robin or reference"),
     output: Path = typer.Option(Path("best_of_n.jsonl"), help="JSONL: best response, all candidates and scores"),
     max_new_tokens: int = typer.Option(128), temperature: float = typer.Option(0.8), seed: int = typer.Option(0),
-    dtype: str = typer.Option("auto"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
     """Sample n responses per prompt from a policy and keep the one the reward model ranks best."""
     from rewardkit.models import load_backbone
@@ -47,7 +47,7 @@ def label_command(
     data: Path = typer.Option(..., help="JSONL rows {prompt, responses: [...]}"),
     output: Path = typer.Option(..., help="preference pairs (prompt/chosen/rejected + margin), ready for DPO"),
     strategy: str = typer.Option("round_robin", help="ranking strategy"),
-    dtype: str = typer.Option("auto"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
     """Turn candidate sets into preference pairs: best vs worst, with the score gap as margin."""
     from rewardkit.data import write_pairs

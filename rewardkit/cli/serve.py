@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from rewardkit.cli.common import console, user_errors
+from rewardkit.cli.common import DTYPE_HELP, console, user_errors
 
 
 @user_errors
@@ -21,7 +21,7 @@ def serve_command(
     max_wait_ms: float = typer.Option(5.0, help="how long the batcher waits for more requests to join a batch"),
     calibration: Optional[Path] = typer.Option(None, help="JSONL {prompt, response, reference}: z-normalise rewards"),
     references: Optional[Path] = typer.Option(None, help="JSONL {prompt, reference}: reference answers by question"),
-    dtype: str = typer.Option("auto"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
                                               "compile, or auto (by machine; see README 'CPU backends')"),

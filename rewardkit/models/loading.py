@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.errors import ModelError
+from rewardkit.models.precision import bf16_supported, choose_dtype  # noqa: F401  (also imported from here)
 from rewardkit.models.registry import BUILTIN_MODELS, pull
 
 
@@ -36,30 +37,6 @@ def choose_device(requested: str | None = None) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        checker = getattr(torch.cpu, "_is_avx512_bf16_supported", None) or getattr(torch.cpu, "_is_amx_tile_supported", None)
-        return bool(checker and checker())
-    return False
-
-
-_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-           "fp32": torch.float32, "float32": torch.float32}
-
-
-def choose_dtype(requested: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """`auto` (or None): bf16 where the device computes it natively, else fp32."""
-    if isinstance(requested, torch.dtype):
-        return requested
-    if requested in (None, "auto"):
-        return torch.bfloat16 if bf16_supported(device) else torch.float32
-    if requested not in _DTYPES:
-        raise ModelError(f"unknown dtype '{requested}'; use auto, {', '.join(sorted(_DTYPES))}")
-    return _DTYPES[requested]
 
 
 def load_gguf(path: str | Path):

@@ -25,6 +25,9 @@ class ModelManifest:
     max_length: int | None = None
     base_model: str | None = None
     training: dict = field(default_factory=dict)
+    # Precision.to_dict(): how training computed the scores it measured; a reload with dtype
+    # "auto" scores the same way (None: an older model, scored in the machine's choice)
+    precision: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     extra: dict = field(default_factory=dict)  # a method's own saved settings (heads, attribute names, …)

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import torch
 
 from rewardkit.models.heads import last_hidden, last_positions
+from rewardkit.models.precision import autocast_of
 
 Head = Callable[[torch.Tensor], torch.Tensor]  # (B, H) hidden → (B, K) scores
 
@@ -113,7 +114,8 @@ class ScoringEngine:
         ids = torch.tensor([prefix], device=self.device)
         from rewardkit.models.heads import decoder_of
 
-        decoder_of(self.model)(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, use_cache=True)
+        with autocast_of(self.model):
+            decoder_of(self.model)(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, use_cache=True)
         self.stats["prefix_passes"] += 1
         self.stats["tokens"] += len(prefix)
         return cache
@@ -131,7 +133,8 @@ class ScoringEngine:
         if self.decoder is not None and past is None:
             hidden = last_positions(self.decoder(ids), mask).to(self.device)
         else:
-            hidden = last_hidden(self.model, ids, mask, past_key_values=past)  # (B, H)
+            with autocast_of(self.model):  # the precision training measured in (models/precision.py)
+                hidden = last_hidden(self.model, ids, mask, past_key_values=past)  # (B, H)
         self.stats["forward_calls"] += 1
         self.stats["rows"] += len(rows)
         return self.head(hidden).float()

@@ -41,10 +41,14 @@ class FrozenBlockCache:
         if kind in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
             raise ConfigError(f"--cache-frozen works single-process or with DDP, not with {kind}")
 
-    def attach(self, feature_sets: list[list[dict]], *, batch_size: int, autocast, store_dtype: torch.dtype,
+    def attach(self, feature_sets: list[list[dict]], *, batch_size: int, autocast, store_dtype: torch.dtype | None = None,
                progress: Callable[[int, int], None] | None = None) -> dict:
         """Adds `<key>_hidden` (T, H) to every feature of every set; rows run in length order so
-        that batches carry little padding. Returns {"seconds", "megabytes"}."""
+        that batches carry little padding. Returns {"seconds", "megabytes"}.
+
+        The states are kept in the dtype the bottom blocks produce (`store_dtype` None): under
+        bf16 autocast over fp32 weights the residual stream is fp32, and rounding it to bf16
+        would make every training-time score differ from the same model's scores after reload."""
         start = time.perf_counter()
         device = next(self.backbone.parameters()).device
         with autocast():
@@ -57,7 +61,7 @@ class FrozenBlockCache:
                 ids, _ = pad_right([f[i][key] for f, i, key in chunk], self.pad_id)
                 hidden = self.split.bottom(ids.to(device))
                 for row, (f, i, key) in enumerate(chunk):
-                    f[i][key + HIDDEN_SUFFIX] = hidden[row, : len(f[i][key])].to("cpu", store_dtype).clone()
+                    f[i][key + HIDDEN_SUFFIX] = hidden[row, : len(f[i][key])].to("cpu", store_dtype or hidden.dtype).clone()
                 if progress is not None:
                     progress(start_row + len(chunk), len(jobs))
         return {"seconds": time.perf_counter() - start, "megabytes": cached_bytes(feature_sets) / 2**20}
@@ -78,11 +82,11 @@ class FrozenBlockCache:
 
 
 def pad_hidden(rows: list[torch.Tensor]) -> torch.Tensor:
-    """(B, T_max, H) float32, right-padded with zeros (never read: rows are causal and right-padded)."""
+    """(B, T_max, H) in the rows' dtype, right-padded with zeros (never read: rows are causal and right-padded)."""
     width = max(r.shape[0] for r in rows)
-    out = torch.zeros(len(rows), width, rows[0].shape[1])
+    out = torch.zeros(len(rows), width, rows[0].shape[1], dtype=rows[0].dtype)
     for index, row in enumerate(rows):
-        out[index, : row.shape[0]] = row.float()
+        out[index, : row.shape[0]] = row
     return out
 
 

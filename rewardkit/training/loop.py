@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rewardkit.errors import ConfigError, TrainingError
+from rewardkit.models.precision import Precision
 from rewardkit.training.batching import token_budget_batches
 from rewardkit.training.checkpoint import CheckpointError, checkpoints_newest_first, load_checkpoint, save_checkpoint
 from rewardkit.training.frozen_cache import FrozenBlockCache, decoder_states
@@ -137,8 +138,7 @@ def _frozen_cache(run: Run, backbone) -> FrozenBlockCache:
     backbone.to(run.accelerator.device)
     cache = FrozenBlockCache(backbone, run.loop.train_layers, run.task.sequence_keys, run.task.tokenizer.pad_token_id)
     sets = [run.train.features] + ([run.evals.features] if run.evals else [])
-    store = torch.bfloat16 if run.accelerator.mixed_precision == "bf16" else next(backbone.parameters()).dtype
-    info = cache.attach(sets, batch_size=run.loop.batch_size * 2, autocast=run.accelerator.autocast, store_dtype=store,
+    info = cache.attach(sets, batch_size=run.loop.batch_size * 2, autocast=run.accelerator.autocast,
                         progress=lambda done, total: run.emit("cache", {"rows": done, "total": total}))
     run.emit("cached", info)
     return cache
@@ -264,7 +264,10 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
     full_state = accelerator.get_state_dict(run.model)
     if accelerator.is_main_process:
         backbone_state = {k[len("backbone."):]: v for k, v in full_state.items() if k.startswith("backbone.")}
-        save_trained(accelerator.unwrap_model(run.model).backbone, tokenizer, run.output, run.task.manifest(),
+        manifest = run.task.manifest()
+        # how the evaluation above computed: a reload scores the same way (models/precision.py)
+        manifest.precision = Precision(run.loop.dtype, "bf16" if accelerator.mixed_precision == "bf16" else None).to_dict()
+        save_trained(accelerator.unwrap_model(run.model).backbone, tokenizer, run.output, manifest,
                      merge_lora=run.loop.merge_lora, state_dict=backbone_state)
         plot_metrics(run.log.records(), run.output / "training.png")
         (run.output / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -291,11 +294,7 @@ def _config_updates(run: Run, sample: int = 256) -> None:
 
 
 def _mixed_precision(loop: LoopConfig) -> str:
-    if loop.mixed_precision != "auto":
-        return loop.mixed_precision
-    from rewardkit.models.loading import bf16_supported, choose_device
-
-    return "bf16" if bf16_supported(choose_device()) else "no"
+    return "bf16" if loop.precision().autocast == "bf16" else "no"
 
 
 def _epoch_seed(run: Run, epoch: int) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rewardkit.errors import ConfigError
+from rewardkit.models.precision import Precision, training_precision
 
 
 def option(default: Any = None, help: str = "", *, factory=None, flag: str | None = None):
@@ -91,6 +92,13 @@ class LoopConfig:
         if self.cache_frozen and self.freeze_embeddings is False:
             problems.append("--cache-frozen needs frozen input embeddings (the bottom blocks' output must not change)")
         return problems
+
+    def precision(self) -> Precision:
+        """What this run computes in (--dtype, --mixed-precision on the device it runs on): the
+        frozen-state methods read states in it, and every trainer records it in rewardkit.json."""
+        from rewardkit.models.loading import choose_device
+
+        return training_precision(self.dtype, self.mixed_precision, choose_device())
 
     def to_dict(self) -> dict:
         """JSON-ready: in-memory data is described, not copied."""

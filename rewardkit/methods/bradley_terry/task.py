@@ -77,11 +77,14 @@ class BradleyTerryTask(TemplatedTask):
     @torch.inference_mode()
     def evaluate(self, forward, batches: Iterable[dict]) -> dict:
         right = total = 0
+        margin = 0.0
         for batch in batches:
             chosen, rejected = forward(batch)
             right += (chosen > rejected).sum().item()
+            margin += (chosen.float() - rejected.float()).sum().item()
             total += chosen.shape[0]
-        return {"eval_accuracy": right / max(1, total)}
+        # eval_mean_margin: mean r(chosen) − r(rejected), what the reloaded model's scores give
+        return {"eval_accuracy": right / max(1, total), "eval_mean_margin": margin / max(1, total)}
 
     @torch.inference_mode()
     def saved_config(self, forward, batches: Iterable[dict]) -> dict:

@@ -73,7 +73,7 @@ class JudgeTask(TemplatedTask):
 
     @torch.inference_mode()
     def evaluate(self, forward, batches: Iterable[dict]) -> dict:
-        """Pair accuracy with both orders averaged, and how often both orders agree."""
+        """Pair accuracy with both orders averaged, the mean P(chosen better), and how often both orders agree."""
         p_right: dict[int, list[float]] = {}
         for batch in batches:
             probs = forward(batch).float().softmax(-1)
@@ -82,6 +82,9 @@ class JudgeTask(TemplatedTask):
         averaged = [sum(v) / len(v) for v in p_right.values()]
         consistent = [all(p > 0.5 for p in v) or all(p < 0.5 for p in v) for v in p_right.values() if len(v) == 2]
         return {"eval_accuracy": sum(p > 0.5 for p in averaged) / max(1, len(averaged)),
+                # what a reloaded judge's compare(prompt, chosen, rejected) averages to: the check
+                # that training-time and reloaded scores are the same computation
+                "eval_mean_p_chosen": sum(averaged) / max(1, len(averaged)),
                 "eval_position_consistency": sum(consistent) / max(1, len(consistent))}
 
     def manifest(self) -> ModelManifest:

@@ -25,6 +25,7 @@ from rewardkit.methods.multi_objective.gating import PairStates, choose_length_p
 from rewardkit.methods.multi_objective.head import MultiObjectiveHead
 from rewardkit.methods.multi_objective.states import StateReader, States, cached_states, rows_digest
 from rewardkit.models.manifest import ModelManifest, write_manifest
+from rewardkit.models.precision import set_autocast
 
 KIND = "multi_objective"
 DERIVED_SAFETY = "harmlessness"
@@ -36,7 +37,9 @@ def fit_multi_objective(loop, options: MultiObjectiveConfig, on_event=None) -> d
     data = read_inputs(loop, options)  # every file checked before the model loads
     from rewardkit.models.loading import load_backbone
 
-    model, tokenizer = load_backbone(loop.model, dtype="fp32", trust_remote_code=loop.trust_remote_code)
+    precision = loop.precision()  # the states are read the way the reloaded scorer reads them
+    model, tokenizer = load_backbone(loop.model, dtype=precision.weights_dtype, trust_remote_code=loop.trust_remote_code)
+    set_autocast(model, precision)
     check_length(loop, model)
     template = choose_template(loop, default_reward_template())
     reader = StateReader(model, tokenizer, template, loop.max_length)
@@ -55,7 +58,7 @@ def fit_multi_objective(loop, options: MultiObjectiveConfig, on_event=None) -> d
     summary.update(pair_metrics(head, pair_states))
     summary["truncated_rows"] = pair_states.chosen.truncated + pair_states.rejected.truncated
     summary["pairs"], summary["seconds"] = len(pairs), round(time.time() - started, 1)
-    _save(loop, options, model, tokenizer, template, head, summary)
+    _save(loop, options, model, tokenizer, template, head, summary, precision)
     emit("saved", {"output": loop.output})
     return summary
 
@@ -192,7 +195,7 @@ def _fit_experts(loop, options, data, states, pair_states: PairStates, hidden: i
     return head, {"experts": names, "pairs_per_expert": counts, **report}
 
 
-def _save(loop, options, model, tokenizer, template, head: MultiObjectiveHead, summary: dict) -> None:
+def _save(loop, options, model, tokenizer, template, head: MultiObjectiveHead, summary: dict, precision) -> None:
     """Everything into a staging folder first; files move into place with the manifest last,
     so a crash never leaves a directory that loads as something it is not."""
     from dataclasses import asdict
@@ -207,6 +210,7 @@ def _save(loop, options, model, tokenizer, template, head: MultiObjectiveHead, s
     (staging / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
     manifest = ModelManifest(kind=KIND, template=template.to_dict(), max_length=loop.max_length, base_model=loop.model,
                              training={"method": "multi_objective", **loop.to_dict(), **asdict(options)},
+                             precision=precision.to_dict(),
                              extra={"mode": head.mode, "names": head.names, "origins": head.origins})
     write_manifest(staging, manifest)
     for item in sorted(staging.iterdir(), key=lambda p: p.name == "rewardkit.json"):

@@ -75,7 +75,7 @@ def pair_metrics(head: MultiObjectiveHead, pairs: PairStates) -> dict:
     chosen, rejected = rewards_of(head, pairs)
     rewards = torch.cat([chosen, rejected])
     lengths = torch.log1p(torch.cat([pairs.chosen.length, pairs.rejected.length]))
-    return {"accuracy": (chosen > rejected).float().mean().item(),
+    return {"accuracy": (chosen > rejected).float().mean().item(), "mean_margin": (chosen - rejected).mean().item(),
             "length_correlation": pearson(rewards, lengths).item()}
 
 

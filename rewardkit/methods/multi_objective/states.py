@@ -18,6 +18,7 @@ import torch
 from rewardkit.data.collate import pad_right
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.models.heads import decoder_of
+from rewardkit.models.precision import autocast_of
 from rewardkit.types import Prompt, prompt_to_text
 
 
@@ -86,7 +87,8 @@ class StateReader:
         if self.decoder is not None:
             out = self.decoder(ids).float().cpu()
         else:
-            out = decoder_of(self.model)(input_ids=ids.to(device)).last_hidden_state.float().cpu()
+            with autocast_of(self.model):  # the precision the model was marked with (models/precision.py)
+                out = decoder_of(self.model)(input_ids=ids.to(device)).last_hidden_state.float().cpu()
         index = torch.arange(len(rows))
         return out[index, mask.sum(1) - 1], out[index, torch.tensor(cuts)]
 

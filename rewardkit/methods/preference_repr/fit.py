@@ -35,7 +35,8 @@ def fit_preference_repr(loop, options, on_event=None) -> dict:
     if not pairs:
         raise ConfigError("--data: no usable pairs")
     base_path = resolve_model_path(loop.model)
-    base = load_reward_model(base_path, dtype="fp32", max_length=loop.max_length)
+    precision = loop.precision()  # the pairs are embedded the way the reloaded model embeds them
+    base = load_reward_model(base_path, dtype=precision, max_length=loop.max_length)
     emit("stage", {"stage": "embed", "pairs": len(pairs)})
     states = torch.from_numpy(embed_pairs(base, pairs, model=loop.model, progress=_counter(emit, "training", len(pairs))).vectors)
     margins = torch.tensor([float("nan") if p.margin is None else float(p.margin) for p in pairs])
@@ -52,7 +53,7 @@ def fit_preference_repr(loop, options, on_event=None) -> dict:
         held_margins = torch.tensor([float("nan") if p.margin is None else float(p.margin) for p in held])
         summary.update(_metrics(head, held_states, held_margins, "eval"))
     summary["seconds"] = round(time.time() - started, 1)
-    _save(loop, options, base_path, head, summary)
+    _save(loop, options, base_path, head, summary, precision)
     return summary
 
 
@@ -72,14 +73,15 @@ def _metrics(head: PreferenceHead, states: torch.Tensor, margins: torch.Tensor, 
     from rewardkit.eval.metrics import spearman
 
     logit, margin = head(states)
-    out = {f"{prefix}_accuracy": (logit > 0).float().mean().item()}
+    out = {f"{prefix}_accuracy": (logit > 0).float().mean().item(),
+           f"{prefix}_mean_p_chosen": torch.sigmoid(logit).mean().item()}  # what the reloaded compare() averages to
     known = ~torch.isnan(margins)
     if int(known.sum()) >= 3:
         out[f"{prefix}_margin_spearman"] = spearman(margin[known].tolist(), margins[known].tolist())
     return out
 
 
-def _save(loop, options, base_path: str, head: PreferenceHead, summary: dict) -> None:
+def _save(loop, options, base_path: str, head: PreferenceHead, summary: dict, precision) -> None:
     from dataclasses import asdict
 
     from safetensors.torch import save_file
@@ -96,6 +98,7 @@ def _save(loop, options, base_path: str, head: PreferenceHead, summary: dict) ->
     (staging / "metrics.json").write_text(json.dumps(summary, indent=2))
     write_manifest(staging, ModelManifest(kind=KIND, max_length=loop.max_length, base_model=loop.model,
                                           training={"method": "preference_repr", **loop.to_dict(), **asdict(options)},
+                                          precision=precision.to_dict(),
                                           extra={"base": base_ref, "dim": options.dim,
                                                  "hidden": int(head.scale.shape[0])}))
     output.mkdir(parents=True, exist_ok=True)
