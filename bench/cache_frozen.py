@@ -21,7 +21,7 @@ from common import SHARED_DATA, hardware
 
 
 def run(arm: str, args, data: Path, out: Path) -> dict:
-    from rewardkit.training import TrainConfig, train
+    from rewardkit.methods.train_config import TrainConfig, train
 
     config = TrainConfig(task="finetune", model=args.model, data=[str(data)], output=str(out / arm), epochs=args.epochs,
                          batch_size=args.batch_size, max_length=args.max_length, train_layers=args.train_layers,

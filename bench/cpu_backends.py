@@ -43,8 +43,8 @@ def main() -> None:
     parser.add_argument("--output", default="runs/cpu_backends.json")
     args = parser.parse_args()
 
+    from rewardkit import load_reward_model
     from rewardkit.models.backends import apply_backend
-    from rewardkit.scoring import load_reward_model
 
     header = {"machine": hardware(), "fp32_gflops": round(matmul_gflops(torch.float32), 1),
               "bf16_gflops": round(matmul_gflops(torch.bfloat16), 1), "settings": vars(args)}

@@ -42,7 +42,7 @@ def candidate_sets(judge, prompts: int, n: int, max_tokens: int = 120, seed: int
 
 
 def main() -> None:
-    from rewardkit.scoring import load_reward_model
+    from rewardkit import load_reward_model
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")

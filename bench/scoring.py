@@ -77,8 +77,8 @@ def run(args, label: str, target: int, count: int, fp32_model, judge, peak: floa
 
 
 def main() -> None:
+    from rewardkit import load_reward_model
     from rewardkit.models import load_backbone
-    from rewardkit.scoring import load_reward_model
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")

@@ -38,8 +38,8 @@ TARGETS = {"safety": "xstest", "instruction": "llmbar"}
 
 
 def evaluate(model: str, sets: dict) -> dict:
+    from rewardkit import load_reward_model
     from rewardkit.eval import evaluate_sets
-    from rewardkit.scoring import load_reward_model
 
     scorer = load_reward_model(model)
     out = {}
@@ -64,10 +64,10 @@ def main() -> None:
     parser.add_argument("--output", default="runs/selection")
     args = parser.parse_args()
 
+    from rewardkit import load_reward_model
     from rewardkit.data import load_pairs
     from rewardkit.models import resolve_model_path
     from rewardkit.recipes.partial_finetune import PartialFineTune, fitting_pairs
-    from rewardkit.scoring import load_reward_model
     from rewardkit.selection.embeddings import embed_pairs
     from rewardkit.selection.strategies import select
 
@@ -149,8 +149,8 @@ def main() -> None:
 
 def margin_study(args, base: str, work: Path) -> dict:
     """LRHP head on UltraFeedback "train" pairs with rating gaps; Spearman on held-out "eval" pairs."""
+    from rewardkit import LoopConfig, train_method
     from rewardkit.data import load_pairs
-    from rewardkit.training import LoopConfig, train_method
 
     uf = load_pairs(SHARED_DATA / "ultrafeedback_binarized_subset.jsonl").records
     train = [p for p in uf if p.subset == "train" and p.margin is not None][:args.budget]

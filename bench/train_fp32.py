@@ -34,12 +34,12 @@ def main() -> None:
     parser.add_argument("--output", default="runs/train_fp32")
     args = parser.parse_args()
 
+    from rewardkit import train_method
     from rewardkit.data import load_pairs
     from rewardkit.methods.judge import JudgeConfig
     from rewardkit.models import resolve_model_path
     from rewardkit.recipes.demo import bundled
     from rewardkit.recipes.partial_finetune import PartialFineTune
-    from rewardkit.training import train_method
 
     print(f"# fp32 training settings\n# machine: {hardware()}\n# settings: {vars(args)}", flush=True)
     base = resolve_model_path(args.model)

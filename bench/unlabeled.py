@@ -79,8 +79,8 @@ def slices(args, encoder) -> dict:
 
 
 def evaluate(model: str, sets: dict) -> dict:
+    from rewardkit import load_reward_model
     from rewardkit.eval import evaluate_sets
-    from rewardkit.scoring import load_reward_model
 
     scorer = load_reward_model(model)  # full length: the model's own limit
     out = {}

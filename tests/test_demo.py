@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from rewardkit import load_reward_model
 from rewardkit.recipes.demo import DemoPlan, run_demo, work_units
-from rewardkit.scoring import load_reward_model
 
 TINY = DemoPlan(train_pairs=12, pretrain_pairs=6, eval_pairs=6, ood_pairs=4, finetune_epochs=1, pretrain_epochs=1,
                 bt_epochs=1, max_length=2048, bt_max_length=2048, batch_size=4, batch_tokens=4096, train_layers=1,
@@ -61,7 +61,7 @@ def test_plan_is_fitted_to_the_time_limit_from_the_probe():
     from dataclasses import replace
 
     from rewardkit.recipes.demo import FULL
-    from rewardkit.recipes.demo_sizing import (
+    from rewardkit.recipes.demo_plan import (
         CALIBRATION_S,
         CALIBRATION_TOKENS,
         CALIBRATION_TPS,

@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from rewardkit import load_reward_model
 from rewardkit.cli.main import app
 from rewardkit.errors import RewardKitError
 from rewardkit.integrations import JudgeRewardFunction, RemoteScorer
 from rewardkit.integrations.verl import compute_score, compute_score_batch
-from rewardkit.scoring import load_reward_model
 from rewardkit.serve.app import ServeSettings, create_app
 from rewardkit.types import Message
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from rewardkit import load_reward_model
+from rewardkit import LoopConfig, load_reward_model, train_method
 from rewardkit.data import load_pairs
 from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import PromptTemplate, default_reward_template
@@ -25,7 +25,6 @@ from rewardkit.models.loading import load_classifier
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.scoring import PointwiseScorer, RewardModel, ScoreRequest, ScoringEngine
 from rewardkit.serve.app import ServeSettings, create_app
-from rewardkit.training import LoopConfig, train_method
 from rewardkit.training.model_setup import load_for_training
 
 KIND = "toy_regression"

@@ -10,6 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from rewardkit import LoopConfig, load_reward_model, train_method
 from rewardkit.cli.main import app as cli
 from rewardkit.data.ratings import load_ratings
 from rewardkit.errors import ConfigError, DataError
@@ -20,8 +21,6 @@ from rewardkit.methods.multi_objective.attributes import decorrelation_lambdas, 
 from rewardkit.methods.multi_objective.gating import PairStates, pair_metrics, pearson, train_experts, train_gate
 from rewardkit.methods.multi_objective.head import MultiObjectiveHead
 from rewardkit.methods.multi_objective.states import StateReader, States
-from rewardkit.scoring import load_reward_model
-from rewardkit.training import LoopConfig, train_method
 
 WORDS = "good bad helpful harmful correct wrong yes no sure sorry".split()
 

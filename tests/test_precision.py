@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from rewardkit import LoopConfig, load_reward_model, train_method
 from rewardkit.methods.bradley_terry import BradleyTerryConfig
 from rewardkit.methods.judge import JudgeConfig
 from rewardkit.models.manifest import read_manifest
 from rewardkit.models.precision import Precision, bf16_supported, scoring_precision
-from rewardkit.scoring import load_reward_model
-from rewardkit.training import LoopConfig, train_method
 
 PRECISIONS = ["no", "bf16"]
 GOOD = ["good answer", "correct and helpful", "yes sure good", "good good"]

@@ -11,14 +11,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from rewardkit import load_reward_model
 from rewardkit.cli.main import app
 from rewardkit.data.templates import default_judge_template
 from rewardkit.errors import RewardKitError
 from rewardkit.eval import metrics
 from rewardkit.eval.rewardbench import EXAMPLE_COUNTS, section_scores
+from rewardkit.methods.judge import PairwiseJudge
 from rewardkit.methods.judge.scorer import verdict_probability_a
 from rewardkit.ranking import bradley_terry_scores, rank_responses
-from rewardkit.scoring import PairwiseJudge, load_reward_model
 
 sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
 
@@ -163,8 +164,8 @@ def test_rewardbench_section_weighting():
 
 
 def test_trained_models_load_with_their_kind(tmp_path, tiny_model_dir):
-    from rewardkit.scoring import BradleyTerryScorer
-    from rewardkit.training import TrainConfig, train
+    from rewardkit.methods.bradley_terry import BradleyTerryScorer
+    from rewardkit.methods.train_config import TrainConfig, train
 
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"}) + "\n"
@@ -252,7 +253,7 @@ def test_verdict_logits_and_rewards_are_fp32_even_in_bf16(tiny_model_dir):
 def test_lora_trained_bradley_terry_reloads_its_head(tmp_path, tiny_model_dir):
     """A LoRA BT model saved as an adapter must reload with its trained value head (peft saves
     the `score` module beside the adapter), scoring exactly like the same run saved merged."""
-    from rewardkit.training import LoopConfig, train_method
+    from rewardkit import LoopConfig, train_method
 
     data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(8)]
 
@@ -276,7 +277,7 @@ def test_lora_trained_bradley_terry_reloads_its_head(tmp_path, tiny_model_dir):
 def test_scoring_uses_the_models_position_limit_not_the_training_cap(tmp_path, tiny_model_dir):
     """A judge trained with a small --max-length scores a long pair whole (the cap is kept in
     rewardkit.json as information); an explicit max_length still truncates."""
-    from rewardkit.training import LoopConfig, train_method
+    from rewardkit import LoopConfig, train_method
 
     data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(4)]
     train_method("judge", LoopConfig(model=str(tiny_model_dir), data=data, output=str(tmp_path / "j"), max_steps=1,
@@ -320,7 +321,7 @@ def test_plain_transformers_reproduces_bradley_terry_rewards(tmp_path, tiny_mode
     and carries the reward mean/std where OpenRLHF's normalisation looks."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rewardkit.training import LoopConfig, train_method
+    from rewardkit import LoopConfig, train_method
 
     data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(8)]
     train_method("bradley_terry", LoopConfig(model=str(tiny_model_dir), data=data, output=str(tmp_path / "bt"),

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rewardkit import load_reward_model
 from rewardkit.cli.main import app as cli
 from rewardkit.errors import ConfigError
-from rewardkit.scoring import load_reward_model
 from rewardkit.scoring.protocol import Comparison
 from rewardkit.selection.audit import audit_pairs, precision_recall
 from rewardkit.selection.embeddings import PairEmbeddings, check_same_model, embed_pairs, read_embeddings, write_embeddings
@@ -36,7 +36,7 @@ def test_judge_pair_embeddings_are_antisymmetric_and_batch_invariant(tiny_model_
 
 
 def test_bradley_terry_pair_embeddings_are_antisymmetric(tiny_model_dir, tmp_path):
-    from rewardkit.training import LoopConfig, train_method
+    from rewardkit import LoopConfig, train_method
 
     rows = [{"prompt": p, "chosen": a, "rejected": b} for p, a, b in zip(PROMPTS, A, B)]
     train_method("bradley_terry", LoopConfig(model=str(tiny_model_dir), data=rows, output=str(tmp_path / "bt"),
@@ -188,7 +188,7 @@ def test_margin_head_learns_a_synthetic_margin():
 
 
 def test_preference_repr_trains_saves_and_reloads(tiny_model_dir, tmp_path):
-    from rewardkit.training import LoopConfig, train_method
+    from rewardkit import LoopConfig, train_method
 
     rows = [{"prompt": p, "chosen": a, "rejected": b, "margin": float(i % 3 + 1)}
             for i, (p, a, b) in enumerate(zip(PROMPTS * 4, A * 4, B * 4))]

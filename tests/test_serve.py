@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from rewardkit.scoring import load_reward_model
+from rewardkit import load_reward_model
 from rewardkit.scoring.calibration import calibrate
 from rewardkit.serve.app import ServeSettings, create_app
 from rewardkit.serve.queries import parse_prompt, split_query, strip_end_tokens
@@ -187,7 +187,7 @@ def test_split_query_formats():
 
 @pytest.fixture(scope="module")
 def bt_scorer(tmp_path_factory, tiny_model_dir):
-    from rewardkit.training import LoopConfig, train_method
+    from rewardkit import LoopConfig, train_method
 
     out = tmp_path_factory.mktemp("bt") / "model"
     data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(8)]

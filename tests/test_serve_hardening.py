@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from rewardkit.scoring import load_reward_model
+from rewardkit import load_reward_model
 from rewardkit.serve.app import ServeSettings, create_app
 from rewardkit.serve.guard import RequestGuard
 

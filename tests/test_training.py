@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from rewardkit.errors import ConfigError
+from rewardkit.methods.train_config import TrainConfig, load_config, train
 from rewardkit.models.manifest import read_manifest
-from rewardkit.training import TrainConfig, load_config, train
 
 
 @pytest.fixture(scope="module")
@@ -217,8 +217,8 @@ def test_cache_frozen_option_errors():
 def test_training_on_in_memory_data(tmp_path, tiny_model_dir, synthetic_pairs):
     import datasets
 
+    from rewardkit import LoopConfig, train_method
     from rewardkit.errors import DataError
-    from rewardkit.training import LoopConfig, train_method
 
     rows = [json.loads(line) for line in synthetic_pairs.read_text().splitlines()]
     loop = LoopConfig(model=str(tiny_model_dir), data=datasets.Dataset.from_list(rows), eval_data=rows[:8],

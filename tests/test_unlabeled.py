@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rewardkit import load_reward_model
 from rewardkit.data import load_pairs
 from rewardkit.data.load import load_hidden_labels
 from rewardkit.errors import ConfigError, DataError
@@ -20,7 +21,6 @@ from rewardkit.methods.judge import JudgeConfig
 from rewardkit.recipes import self_training
 from rewardkit.recipes.distill import DistillConfig, check_teacher, distill
 from rewardkit.recipes.self_training import Pool, SelfTrainConfig, pseudo_label, self_train
-from rewardkit.scoring import load_reward_model
 from rewardkit.training import LoopConfig
 from rewardkit.types import ResponsePair
 
@@ -104,8 +104,8 @@ def test_hidden_labels_never_reach_training_in_the_recipe(tmp_path, monkeypatch)
         (Path(loop.output) / "rewardkit.json").write_text("{}")
         return {"final_loss": 0.5}
 
-    monkeypatch.setattr("rewardkit.training.train_method", fake_train)
-    monkeypatch.setattr("rewardkit.scoring.load_reward_model", lambda *a, **k: Judge())
+    monkeypatch.setattr("rewardkit.methods.train.train_method", fake_train)
+    monkeypatch.setattr("rewardkit.methods.load.load_reward_model", lambda *a, **k: Judge())
     loop = LoopConfig(model="unused", output=str(tmp_path / "out"))
     result = self_train(loop, JudgeConfig(), SelfTrainConfig(labeled=[str(labeled)], unlabeled=[str(unlabeled)],
                                                             rounds=1, threshold=0.9))
@@ -138,8 +138,8 @@ def test_empty_pool_after_thresholding_is_a_clear_error(tmp_path, monkeypatch):
         (Path(loop.output) / "rewardkit.json").write_text("{}")
         return {}
 
-    monkeypatch.setattr("rewardkit.training.train_method", fake_train)
-    monkeypatch.setattr("rewardkit.scoring.load_reward_model", lambda *a, **k: Undecided())
+    monkeypatch.setattr("rewardkit.methods.train.train_method", fake_train)
+    monkeypatch.setattr("rewardkit.methods.load.load_reward_model", lambda *a, **k: Undecided())
     options = SelfTrainConfig(labeled=[str(write(tmp_path / "l.jsonl", rows(2, 0)))],
                               unlabeled=[str(write(tmp_path / "u.jsonl", rows(3, 1)))], rounds=1, threshold=0.9)
     with pytest.raises(ConfigError, match=r"--threshold 0.9: no unlabeled pair reached it in round 1 .*0.550"):
@@ -171,19 +171,19 @@ def test_a_self_training_round_raises_accuracy_and_resumes_by_round(tmp_path, ti
     assert json.loads((tmp_path / "student" / "teacher_verdicts.json").read_text())["p_first"] == json.loads(
         (out / "verdicts-1.json").read_text())["p_first"]
     # a rerun finds both rounds done and trains nothing
-    monkeypatch.setattr("rewardkit.training.train_method", lambda *a, **k: pytest.fail("retrained a finished round"))
+    monkeypatch.setattr("rewardkit.methods.train.train_method", lambda *a, **k: pytest.fail("retrained a finished round"))
     again = self_train(loop, JudgeConfig(label_smoothing=0.1), options)
     assert again["rounds"] == result["rounds"]
     # a crash while round 1 trained: its verdicts on the pool were saved, so the pool is not scored again
     (out / "round-1" / "self_training.json").unlink()
-    monkeypatch.setattr("rewardkit.scoring.load_reward_model", lambda *a, **k: pytest.fail("scored the pool again"))
+    monkeypatch.setattr("rewardkit.methods.load.load_reward_model", lambda *a, **k: pytest.fail("scored the pool again"))
     retrained = []
 
     def record_training(method, loop, options=None, on_event=None):
         retrained.append(list(loop.data))
         Path(loop.output, "rewardkit.json").write_text("{}")
         return {}
-    monkeypatch.setattr("rewardkit.training.train_method", record_training)
+    monkeypatch.setattr("rewardkit.methods.train.train_method", record_training)
     resumed = self_train(loop, JudgeConfig(label_smoothing=0.1), options)
     assert resumed["rounds"][1]["pseudo"] == second["pseudo"] and len(retrained) == 1
     assert [(p.chosen, p.rejected) for p in retrained[0]][8:] == [  # the same pseudo-labels as the first run
@@ -237,7 +237,7 @@ def test_distillation_recovers_the_teachers_ranking(tmp_path, tiny_model_dir, mo
     (teacher_dir / "rewardkit.json").write_text(json.dumps({"kind": "generative_judge"}))
     (teacher_dir / "config.json").write_text("{}")
     real_load = load_reward_model
-    monkeypatch.setattr("rewardkit.scoring.load_reward_model",
+    monkeypatch.setattr("rewardkit.methods.load.load_reward_model",
                         lambda path, **k: WordTeacher() if str(path) == str(teacher_dir) else real_load(path, **k))
     loop = LoopConfig(model=str(tiny_model_dir), data=[str(data)], eval_data=[str(held)], output=str(tmp_path / "student"),
                       max_steps=40, lr=3e-3, batch_size=8, max_length=256, warmup_ratio=0.0, save_every=10**6,
@@ -266,7 +266,7 @@ def test_a_teacher_that_is_not_a_judge_is_refused_before_loading(tmp_path):
 
 
 def test_soft_targets_need_a_probability_per_pair(tmp_path, tiny_model_dir):
-    from rewardkit.training import train_method
+    from rewardkit import train_method
 
     loop = LoopConfig(model=str(tiny_model_dir), data=rows(4, 0), output=str(tmp_path / "bt"), max_steps=1)
     with pytest.raises(DataError, match="target"):
@@ -289,7 +289,7 @@ def test_distillation_reuses_the_teachers_saved_labels_only_for_the_same_pairs_a
     (teacher_dir / "model.safetensors").write_bytes(b"weights one")
     teacher = [WordTeacher()]
     real_load = load_reward_model
-    monkeypatch.setattr("rewardkit.scoring.load_reward_model",
+    monkeypatch.setattr("rewardkit.methods.load.load_reward_model",
                         lambda path, **k: teacher[0] if str(path) == str(teacher_dir) else real_load(path, **k))
     loop = LoopConfig(model=str(tiny_model_dir), data=[str(data)], output=str(tmp_path / "student"), max_steps=1,
                       batch_size=8, max_length=128, save_every=10**6, mixed_precision="no")

@@ -22,7 +22,7 @@ def demo_command(
     """Zero-shot judge vs GRAM (pre-training + judge fine-tuning) vs Bradley–Terry, on a held-out slice."""
     from rewardkit.models import resolve_model_path
     from rewardkit.recipes.demo import TABLE_HEADER, run_demo, table_rows, work_units
-    from rewardkit.recipes.demo_sizing import choose_plan
+    from rewardkit.recipes.demo_plan import choose_plan
 
     plan, sizing = choose_plan(quick, resolve_model_path(model), fit=fit_time)
     if sizing.get("shrunk"):

@@ -35,7 +35,7 @@ def eval_command(
     """Accuracy, per-subset/section scores, position consistency, calibration and length bias."""
     from rewardkit.data import load_pairs
     from rewardkit.eval import evaluate_files, write_report
-    from rewardkit.scoring import load_reward_model
+    from rewardkit.methods.load import load_reward_model
 
     scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
                                backend=backend)
@@ -71,7 +71,7 @@ def score_command(
 ):
     """Score every pair of a file: P(chosen/response_a is better), both orders averaged."""
     from rewardkit.data import load_response_pairs
-    from rewardkit.scoring import load_reward_model
+    from rewardkit.methods.load import load_reward_model
     from rewardkit.types import prompt_to_json
 
     scorer = load_reward_model(model, dtype=dtype, max_length=max_length, backend=backend)

@@ -21,9 +21,9 @@ def best_of_n_command(
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
     """Sample n responses per prompt from a policy and keep the one the reward model ranks best."""
+    from rewardkit.methods.load import load_reward_model
     from rewardkit.models import load_backbone
     from rewardkit.ranking.best_of_n import best_of_n_row, read_prompts, sample_responses
-    from rewardkit.scoring import load_reward_model
 
     questions = read_prompts(prompts)
     policy_model, policy_tok = load_backbone(policy, dtype=dtype)
@@ -51,8 +51,8 @@ def label_command(
 ):
     """Turn candidate sets into preference pairs: best vs worst, with the score gap as margin."""
     from rewardkit.data import write_pairs
+    from rewardkit.methods.load import load_reward_model
     from rewardkit.ranking.best_of_n import label_pairs, read_candidates
-    from rewardkit.scoring import load_reward_model
 
     sets = read_candidates(data)
     scorer = load_reward_model(model, dtype=dtype)

@@ -25,7 +25,7 @@ def _records(path: Path, what: str):
 
 
 def _embed(model: str, records, max_length):
-    from rewardkit.scoring import load_reward_model
+    from rewardkit.methods.load import load_reward_model
     from rewardkit.selection.embeddings import embed_pairs
 
     scorer = load_reward_model(model, max_length=max_length)
@@ -76,7 +76,7 @@ def select_command(
         raise ConfigError("--strategy margin needs --model (its verdicts give the margins)")
     scorer = None
     if model:
-        from rewardkit.scoring import load_reward_model
+        from rewardkit.methods.load import load_reward_model
 
         scorer = load_reward_model(model, max_length=max_length)
     pool_vectors = target_vectors = None
@@ -164,7 +164,7 @@ def audit_command(
     """Pairs where a confident model disagrees with the label, with the evidence; nothing is dropped."""
     from rewardkit.data import load_pairs
     from rewardkit.errors import ConfigError
-    from rewardkit.scoring import load_reward_model
+    from rewardkit.methods.load import load_reward_model
     from rewardkit.selection.audit import audit_pairs
 
     if not 0.5 < confidence < 1:

@@ -25,8 +25,8 @@ NAMED_COMMANDS = {
 
 def _run(method_name: str, options: dict) -> None:
     from rewardkit.methods import get_method
-    from rewardkit.training import train_method
-    from rewardkit.training.config import configs_for
+    from rewardkit.methods.train import train_method
+    from rewardkit.methods.train_config import configs_for
 
     method = get_method(method_name)
     config_file = options.pop("config")

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from rewardkit.statistics import pearson, ranks, spearman  # noqa: F401  (also imported from here)
+
 
 def accuracy(p_chosen: Sequence[float]) -> float:
     """Fraction of pairs the model gets right; an exact tie (0.5) counts as half."""
@@ -65,27 +67,3 @@ def length_bias(p_chosen: Sequence[float], chosen_lengths: Sequence[int], reject
     return {"chosen_longer": {"count": int(longer.sum()), "accuracy": accuracy(p[longer]) if longer.any() else None},
             "chosen_shorter": {"count": int(shorter.sum()), "accuracy": accuracy(p[shorter]) if shorter.any() else None},
             "prefers_longer": float(prefers.mean()) if differ.any() else None}
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Pearson correlation; None when either side is constant or there are < 3 values."""
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(a) < 3 or a.std() == 0 or b.std() == 0:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
-
-
-def ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks from 1, ties sharing their average rank."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="mergesort")
-    ranked = np.empty(len(values))
-    ranked[order] = np.arange(1, len(values) + 1)
-    unique, inverse = np.unique(values, return_inverse=True)
-    sums = np.bincount(inverse, weights=ranked)
-    return (sums / np.bincount(inverse))[inverse]
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman rank correlation (Pearson on tie-averaged ranks)."""
-    return pearson(ranks(x), ranks(y)) if len(x) >= 3 else None

@@ -7,7 +7,7 @@ import time
 from typing import Sequence
 
 from rewardkit.errors import RewardKitError
-from rewardkit.scoring.protocol import Comparison, to_scale
+from rewardkit.scoring.protocol import Comparison, RankResult, to_scale
 from rewardkit.types import prompt_to_json
 
 
@@ -58,8 +58,6 @@ class RemoteScorer:
         return self._post("/get_reward", {"query": queries, "prompts": prompts, "labels": labels})
 
     def rank(self, prompt, responses: Sequence[str], strategy: str = "knockout", reference: str | None = None):
-        from rewardkit.ranking import RankResult
-
         data = self._post("/rank", {"prompt": prompt_to_json(prompt), "responses": list(responses), "strategy": strategy,
                                     "reference": reference})
         return RankResult(data["order"], data["scores"], data["strategy"], 0)

@@ -16,6 +16,8 @@ Built in:
 
 from __future__ import annotations
 
+import importlib
+
 from rewardkit.errors import ConfigError, ModelError
 from rewardkit.methods.base import Method, MethodSpec, Prepared, TrainingTask
 
@@ -63,20 +65,22 @@ def _unique() -> list[Method]:
     return list({id(m): m for m in _METHODS.values()}.values())
 
 
+# the built-in methods, by address: imported on first lookup, like any plugin, so that a method
+# may itself load models of other methods (preference_repr wraps a judge or a BT model)
+BUILTIN_METHODS = ("rewardkit.methods.pretrain:PretrainMethod", "rewardkit.methods.judge:JudgeMethod",
+                   "rewardkit.methods.bradley_terry:BradleyTerryMethod",
+                   "rewardkit.methods.multi_objective:MultiObjectiveMethod",
+                   "rewardkit.methods.preference_repr:PreferenceReprMethod")
+
+
 def _load_builtins() -> None:
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
     _BUILTINS_LOADED = True
-    from rewardkit.methods.bradley_terry import BradleyTerryMethod
-    from rewardkit.methods.judge import JudgeMethod
-    from rewardkit.methods.multi_objective import MultiObjectiveMethod
-    from rewardkit.methods.preference_repr import PreferenceReprMethod
-    from rewardkit.methods.pretrain import PretrainMethod
-
-    for method in (PretrainMethod(), JudgeMethod(), BradleyTerryMethod(), MultiObjectiveMethod(),
-                   PreferenceReprMethod()):
-        register_method(method)
+    for address in BUILTIN_METHODS:
+        module, name = address.split(":")
+        register_method(getattr(importlib.import_module(module), name)())
 
 
 __all__ = ["DEFAULT_SCORER_KIND", "Method", "MethodSpec", "Prepared", "TrainingTask", "get_method",

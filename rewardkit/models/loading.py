@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.errors import ModelError
+from rewardkit.models.gguf import load_gguf  # noqa: F401  (also imported from here)
 from rewardkit.models.precision import bf16_supported, choose_dtype  # noqa: F401  (also imported from here)
 from rewardkit.models.registry import BUILTIN_MODELS, pull
 
@@ -37,21 +38,6 @@ def choose_device(requested: str | None = None) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-def load_gguf(path: str | Path):
-    """Dequantise a GGUF file into a plain fp32 model (no quantizer attached) and its tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = Path(path)
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-    # The weights are dequantised already; drop the GGUF marker so the model saves as safetensors.
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.is_quantized = False
-    return model, tokenizer
 
 
 def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from rewardkit.errors import ModelError
+from rewardkit.models.gguf import load_gguf
 
 CACHE_ENV = "REWARDKIT_CACHE"
 
@@ -105,8 +106,6 @@ def _fetch_gguf(spec: BuiltinModel, work: Path) -> Path:
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
-    from rewardkit.models.loading import load_gguf
-
     model, tokenizer = load_gguf(gguf)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

@@ -9,28 +9,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from rewardkit.errors import RewardKitError
 from rewardkit.ranking.aggregate import bradley_terry_scores
+from rewardkit.scoring.protocol import RankResult
 from rewardkit.types import Prompt
 
 STRATEGIES = ("linear", "knockout", "round_robin", "reference")
-
-
-@dataclass(frozen=True)
-class RankResult:
-    order: list[int]  # indices of the responses, best first
-    scores: list[float]  # one per response (meaning depends on the strategy; higher is better)
-    strategy: str
-    comparisons: int  # pairwise judgements made (each in both orders)
-
-    @property
-    def best(self) -> int:
-        return self.order[0]
 
 
 def rank_responses(judge, prompt: Prompt, responses: Sequence[str], strategy: str = "knockout",

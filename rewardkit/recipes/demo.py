@@ -8,53 +8,19 @@ The library part: it returns results and reports progress through a callback; th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from rewardkit.recipes.demo_plan import FULL, QUICK, DemoPlan, bundled, choose_plan, demo_slices  # noqa: F401
 from rewardkit.recipes.gram import gram
 from rewardkit.recipes.partial_finetune import PartialFineTune, tagged
 
 Event = Callable[[str, dict], None]
 
 
-@dataclass(frozen=True)
-class DemoPlan:
-    train_pairs: int  # labeled pairs: judge fine-tuning and the BT baseline train on the same ones
-    pretrain_pairs: int  # stage 1 reads the first of these with their labels dropped
-    eval_pairs: int  # the held-out slice: UltraFeedback "eval" pairs, never trained on
-    ood_pairs: int  # LLMBar "Natural" pairs, reported beside it as out-of-domain
-    finetune_epochs: float
-    pretrain_epochs: float
-    bt_epochs: float
-    # Whole rows: every slice takes only pairs whose judge row (question + both answers) fits in
-    # max_length, so nothing is cut in training or scoring; scoring runs at the model's own limit.
-    max_length: int = 768
-    bt_max_length: int = 768  # BT rows: question + one answer (whole whenever the judge row fits)
-    batch_size: int = 8
-    batch_tokens: int | None = 8 * 512  # judge batches by a token budget, rows of similar length together
-    train_layers: int = 6  # of SmolLM2's 30 blocks; the 24 below run once per row (--cache-frozen)
-    lr: float = 1e-4
-
-
-# Sized to the time limits on 2 CPU cores (demo_sizing.py fits them to the machine). Of the 382
-# bundled training pairs, 221 fit in 768 tokens with SmolLM2's tokenizer (mean 485 tokens);
-# the full plan takes all of them. In a separate run on the same pairs (cut at 320 tokens) the
-# judge gained most of its held-out improvement in the first epoch.
-FULL = DemoPlan(train_pairs=221, pretrain_pairs=64, eval_pairs=80, ood_pairs=32, finetune_epochs=1,
-                pretrain_epochs=1, bt_epochs=1)
-QUICK = DemoPlan(train_pairs=64, pretrain_pairs=16, eval_pairs=16, ood_pairs=8, finetune_epochs=1,
-                 pretrain_epochs=1, bt_epochs=1, max_length=512, bt_max_length=512)
-
-
-def bundled(name: str) -> str:
-    return str(resources.files("rewardkit") / "resources" / name)
-
-
 def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-135m", seed: int = 0,
              plan: DemoPlan | None = None, sizing: dict | None = None, on_event: Event | None = None) -> dict:
-    """`plan` None: the quick or full plan fitted to its time limit by a probe (demo_sizing.py)."""
+    """`plan` None: the quick or full plan fitted to its time limit by a probe (demo_plan.py)."""
     from rewardkit.models import resolve_model_path
 
     emit = on_event or (lambda kind, data: None)
@@ -63,7 +29,6 @@ def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-1
     emit("stage", {"name": "model", "text": f"pulling {model} (once)"})
     base = resolve_model_path(model)
     if plan is None:
-        from rewardkit.recipes.demo_sizing import choose_plan
 
         plan, sizing = choose_plan(quick, base)
     data = demo_slices(plan, base)
@@ -101,22 +66,6 @@ def work_units(plan: DemoPlan) -> int:
                + 2 * plan.train_pairs * (1 + plan.finetune_epochs) + plan.train_pairs * (1 + plan.bt_epochs))
 
 
-def demo_slices(plan: DemoPlan, model: str) -> dict[str, list]:
-    """The bundled pairs, sliced in memory, each slice taking only pairs whose judge row fits in
-    plan.max_length with `model`'s tokenizer (whole rows; pairs that fit are chosen, none is
-    cut): training (also stage 1's unlabeled pool, labels dropped), the held-out slice and the
-    out-of-domain slice."""
-    from rewardkit.data import load_pairs
-    from rewardkit.recipes.partial_finetune import fitting_pairs, judge_row_encoder
-
-    encoder = judge_row_encoder(model)
-    train = fitting_pairs(load_pairs(bundled("demo_train.jsonl")).records, encoder, plan.max_length, plan.train_pairs)
-    held = load_pairs(bundled("demo_eval.jsonl")).records
-    return {"train": train, "pretrain": train[: plan.pretrain_pairs],
-            "heldout": fitting_pairs([p for p in held if p.subset == "eval"], encoder, plan.max_length, plan.eval_pairs),
-            "ood": fitting_pairs([p for p in held if p.subset == "Natural"], encoder, plan.max_length, plan.ood_pairs)}
-
-
 def training_truncation(directory: Path) -> dict:
     """Rows a training run cut at its max_length, from its summary.json."""
     summary = json.loads((directory / "summary.json").read_text())
@@ -126,7 +75,7 @@ def training_truncation(directory: Path) -> dict:
 def _evaluate(model: str, data: dict[str, list], output: Path, plan: DemoPlan, emit: Event) -> dict:
     """Figures on the held-out slice, with the out-of-domain slice's beside them."""
     from rewardkit.eval import evaluate_sets, write_report
-    from rewardkit.scoring import load_reward_model
+    from rewardkit.methods.load import load_reward_model
 
     scorer = load_reward_model(model)  # the model's own limit: nothing is cut at scoring time
     keep = ("num_pairs", "accuracy", "position_consistency", "ece", "brier", "length_bias", "truncation")
@@ -139,7 +88,7 @@ def _evaluate(model: str, data: dict[str, list], output: Path, plan: DemoPlan, e
 
 
 def _best_of_n(model: str, heldout: list) -> dict:
-    from rewardkit.scoring import load_reward_model
+    from rewardkit.methods.load import load_reward_model
 
     judge = load_reward_model(model)
     pair = heldout[0]

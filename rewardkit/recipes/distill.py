@@ -84,8 +84,8 @@ def teacher_labeled(teacher, pairs, *, hard: bool, probabilities: list[float] | 
 def distill(loop: LoopConfig, bt_options, options: DistillConfig, *, on_event: Event | None = None) -> dict:
     """Labels loop.data with the teacher, trains the student into loop.output, reports."""
     from rewardkit.data import load_pairs, load_response_pairs
-    from rewardkit.scoring import load_reward_model
-    from rewardkit.training import train_method
+    from rewardkit.methods.load import load_reward_model
+    from rewardkit.methods.train import train_method
 
     emit = on_event or (lambda kind, data: None)
     teacher_path = check_teacher(options.teacher)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from rewardkit.training import LoopConfig, train_method
+from rewardkit.methods.train import train_method
+from rewardkit.training import LoopConfig
 
 Event = Callable[[str, dict], None]
 

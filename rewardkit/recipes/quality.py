@@ -128,7 +128,7 @@ def train_arm(study: QualityStudy, arm: str, base: str, slices: dict, output: Pa
 
 def evaluate_arm(model: str, sets: dict[str, list], max_length: int | None) -> dict:
     from rewardkit.eval import evaluate_sets
-    from rewardkit.scoring import load_reward_model
+    from rewardkit.methods.load import load_reward_model
 
     scorer = load_reward_model(model, max_length=max_length)
     out = {}

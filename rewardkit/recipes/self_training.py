@@ -126,8 +126,8 @@ def pseudo_report(probabilities: list[float], rows: list[tuple], threshold: floa
 
 def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_event: Event | None = None) -> dict:
     """Runs (or resumes) the rounds into loop.output/round-N; returns the per-round records."""
-    from rewardkit.scoring import load_reward_model
-    from rewardkit.training import train_method
+    from rewardkit.methods.load import load_reward_model
+    from rewardkit.methods.train import train_method
 
     emit = on_event or (lambda kind, data: None)
     labeled, pool = read_inputs(options, loop.seed)

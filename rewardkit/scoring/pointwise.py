@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rewardkit.scoring.protocol import Comparison, resolve_references, same_length, sigmoid
+from rewardkit.scoring.protocol import Comparison, RankResult, resolve_references, same_length, sigmoid
 from rewardkit.types import Prompt, prompt_to_text
 
 
@@ -56,8 +56,6 @@ class PointwiseScorer:
         return [scores[key] for key in keys]
 
     def rank(self, prompt: Prompt, responses: Sequence[str], strategy: str = "pointwise", reference=None):
-        from rewardkit.ranking import RankResult
-
         scores = self.score([prompt] * len(responses), list(responses))
         order = sorted(range(len(responses)), key=lambda i: -scores[i])
         return RankResult(order=order, scores=scores, strategy="pointwise", comparisons=0)

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from rewardkit.errors import RewardKitError
 from rewardkit.types import Prompt, prompt_to_text
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rewardkit.ranking import RankResult
 
 REWARD_SCALES = ("logodds", "prob")
 
@@ -33,6 +30,20 @@ class Comparison:
         if self.p_ab is None or self.p_ba is None:
             return None
         return (self.p_ab > 0.5) == (self.p_ba > 0.5)
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """One prompt's responses ranked by a reward model (`RewardModel.rank`)."""
+
+    order: list[int]  # indices of the responses, best first
+    scores: list[float]  # one per response (meaning depends on the strategy; higher is better)
+    strategy: str
+    comparisons: int  # pairwise judgements made (each in both orders)
+
+    @property
+    def best(self) -> int:
+        return self.order[0]
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ class RewardModel(Protocol):
         """One number per response, higher is better (see each scorer for its scale)."""
 
     def rank(self, prompt: Prompt, responses: Sequence[str], strategy: str = "knockout",
-             reference: str | None = None) -> "RankResult":
+             reference: str | None = None) -> RankResult:
         """The responses of one prompt, best first."""
 
 

@@ -1,28 +1,17 @@
-"""Training: one accelerate loop (`loop.py`) that runs any method of `rewardkit.methods`."""
+"""Training: one accelerate loop (`loop.py`) that runs any `TrainingTask`, and the options every
+method shares (`LoopConfig`). Which method to run is decided above it: `rewardkit.train_method`
+(`rewardkit/methods/train.py`)."""
 
-from rewardkit.training.config import TrainConfig, load_config
+from rewardkit.deprecation import moved
 from rewardkit.training.loop_config import LoopConfig
 
-
-def train(config: TrainConfig, on_event=None) -> dict:
-    """Run the method named by `config.task` (flat options); returns the summary of the run."""
-    from rewardkit.training.loop import run_training
-
-    method, loop, options = config.parts()
-    return run_training(method, loop, options, on_event=on_event)
+# forwarding addresses of names that lived here (see rewardkit/deprecation.py)
+_MOVED = {"train_method": "rewardkit.methods.train", "TrainConfig": "rewardkit.methods.train_config",
+          "load_config": "rewardkit.methods.train_config", "train": "rewardkit.methods.train_config"}
 
 
-def train_method(method, loop: LoopConfig, options=None, on_event=None) -> dict:
-    """Run `method` (a name, an alias or a Method object) with the shared `loop` options and its
-    own `options` (default: its Config's defaults). Data may be files or in memory."""
-    from rewardkit.methods import get_method
-    from rewardkit.training.loop import run_training
-
-    method = get_method(method) if isinstance(method, str) else method
-    options = options if options is not None else method.Config()
-    if hasattr(method, "fit"):  # a method fitted outside the gradient loop (e.g. on frozen states)
-        return method.fit(loop, options, on_event)
-    return run_training(method, loop, options, on_event=on_event)
+def __getattr__(name: str):
+    return moved(__name__, _MOVED, name)
 
 
-__all__ = ["LoopConfig", "TrainConfig", "load_config", "train", "train_method"]
+__all__ = ["LoopConfig"]

@@ -15,6 +15,7 @@ import torch
 from rewardkit.errors import ConfigError
 from rewardkit.methods.preference_repr.head import PreferenceHead, train_head
 from rewardkit.models.manifest import ModelManifest, write_manifest
+from rewardkit.statistics import spearman
 
 KIND = "preference_representation"
 HEAD_FILE = "preference_head.safetensors"
@@ -22,9 +23,9 @@ HEAD_FILE = "preference_head.safetensors"
 
 def fit_preference_repr(loop, options, on_event=None) -> dict:
     from rewardkit.data import load_pairs
+    from rewardkit.methods.load import load_reward_model
     from rewardkit.models.loading import resolve_model_path
-    from rewardkit.scoring import load_reward_model
-    from rewardkit.selection.embeddings import embed_pairs
+    from rewardkit.scoring.pair_embeddings import embed_pairs
 
     emit = on_event or (lambda kind, data: None)
     started = time.time()
@@ -70,8 +71,6 @@ def _counter(emit, part: str, total: int):
 
 @torch.no_grad()
 def _metrics(head: PreferenceHead, states: torch.Tensor, margins: torch.Tensor, prefix: str) -> dict:
-    from rewardkit.eval.metrics import spearman
-
     logit, margin = head(states)
     out = {f"{prefix}_accuracy": (logit > 0).float().mean().item(),
            f"{prefix}_mean_p_chosen": torch.sigmoid(logit).mean().item()}  # what the reloaded compare() averages to

@@ -1,4 +1,5 @@
-"""TrainConfig: the flat options of `rewardkit pretrain|finetune|train-bt` and their YAML files.
+"""TrainConfig: the flat options of `rewardkit pretrain|finetune|train-bt` and their YAML files,
+and `configs_for`, which reads any method's options from YAML and flags.
 
 It is the shared loop options (`LoopConfig`) plus `task` (a method name or alias) and the
 options of the three original methods, kept flat because commands, YAML files and Python
@@ -15,6 +16,8 @@ from pathlib import Path
 import yaml
 
 from rewardkit.errors import ConfigError
+from rewardkit.methods import get_method
+from rewardkit.training.loop import run_training
 from rewardkit.training.loop_config import LoopConfig, option
 
 # the original methods' own options; None = the method's default (documented in methods/<name>/config.py)
@@ -40,8 +43,6 @@ class TrainConfig(LoopConfig):
 
     def parts(self):
         """(method, LoopConfig, the method's own config) for the training loop."""
-        from rewardkit.methods import get_method
-
         method = get_method(self.task)
         own = {f.name for f in fields(method.Config)}
         given = {name: getattr(self, name) for name in METHOD_FIELDS if getattr(self, name) is not None}
@@ -62,6 +63,12 @@ def load_config(path: str | Path | None, overrides: dict, task: str) -> TrainCon
     if not config.data:
         raise ConfigError("--data: give at least one data file")
     return config
+
+
+def train(config: TrainConfig, on_event=None) -> dict:
+    """Run the method named by `config.task` (flat options); returns the summary of the run."""
+    method, loop, options = config.parts()
+    return run_training(method, loop, options, on_event=on_event)
 
 
 def read_yaml_options(path: str | Path | None, known: set[str]) -> dict:
