@@ -37,6 +37,7 @@ from rewardkit.data.balance import even_shares, length_balanced
 from rewardkit.data.inspect import chosen_longer_share
 from rewardkit.recipes.partial_finetune import fitting_pairs
 from rewardkit.recipes.quality import ENGLISH_LLMEVAL2, OOD, TRAINING_SOURCES
+from rewardkit.training.batching import epoch_order
 
 
 def training_pool(rng: random.Random, extra: tuple[str, ...] = (), seed: int = 0) -> dict[str, list]:
@@ -116,7 +117,7 @@ def train_arm(arm: dict, task, module, collate, train_features, curve_batches, a
     curve.append({"step": 0, **task.evaluate(module, curve_batches), "heldout_loss": mean_judge_loss(task, module, curve_batches)})
     module.train()
     while step < total:
-        ordered = task.epoch_order(train_features, args.seed * 1000 + epoch)
+        ordered = epoch_order(task, train_features, args.seed * 1000 + epoch)
         for i in range(0, len(ordered), args.batch_size):
             loss, _ = task.loss(module, collate(ordered[i:i + args.batch_size]))
             loss.backward()

@@ -19,7 +19,6 @@ from rewardkit.data.templates import PromptTemplate, default_reward_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.eval import evaluate_files
 from rewardkit.methods import MethodSpec, Prepared, method_for_kind, register_method
-from rewardkit.methods.base import shuffled_groups
 from rewardkit.models.heads import last_positions, value_rewards
 from rewardkit.models.loading import load_classifier
 from rewardkit.models.manifest import ModelManifest
@@ -56,9 +55,6 @@ class ToyTask:
                 features.append({"input_ids": self.encoder.encode(pair.prompt, response).input_ids,
                                  "target": target, "pair": index})
         return Prepared(features, 0, len(pairs))
-
-    def epoch_order(self, features, seed):
-        return shuffled_groups(features, seed)
 
     def collate(self, features):
         ids, mask = pad_right([f["input_ids"] for f in features], self.tokenizer.pad_token_id)

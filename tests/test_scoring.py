@@ -44,12 +44,13 @@ def test_swap_averaging_with_hand_made_logits(judge, monkeypatch):
     # order AB says "A" (a first) strongly, order BA says "B" (a second) strongly: a confident,
     # consistent judge for a → probability σ(3), not 0.5
     monkeypatch.setattr(judge.engine, "run", lambda requests: torch.tensor([[3.0, 0.0], [0.0, 3.0]]))
-    (detail,) = judge.compare(["q"], ["a"], ["b"], return_details=True)
+    (detail,) = judge.compare_details(["q"], ["a"], ["b"])
     assert detail.p_ab == pytest.approx(sigmoid(3)) and detail.p_ba == pytest.approx(sigmoid(3))
     assert detail.probability == pytest.approx(sigmoid(3)) and detail.consistent
     # position bias: always "A" → a wins shown first, loses shown second → 0.5 and inconsistent
     monkeypatch.setattr(judge.engine, "run", lambda requests: torch.tensor([[3.0, 0.0], [3.0, 0.0]]))
-    (detail,) = judge.compare(["q"], ["a"], ["b"], return_details=True)
+    with pytest.warns(DeprecationWarning, match="compare_details"):  # the old spelling still works
+        (detail,) = judge.compare(["q"], ["a"], ["b"], return_details=True)
     assert detail.probability == pytest.approx(0.5) and not detail.consistent
 
 
@@ -87,8 +88,8 @@ def test_same_scores_whatever_the_batch_size_and_order(tiny_model_dir):
 
 def test_single_order_is_seeded_by_content(judge):
     prompts, a, b = texts(10, 8), texts(10, 9), texts(10, 10)
-    first = judge.compare(prompts, a, b, both_orders=False, return_details=True)
-    again = judge.compare(prompts, a, b, both_orders=False, return_details=True)
+    first = judge.compare_details(prompts, a, b, both_orders=False)
+    again = judge.compare_details(prompts, a, b, both_orders=False)
     assert first == again
     used = {d.p_ab is None for d in first}
     assert used == {True, False}  # both orders occur across examples

@@ -266,7 +266,7 @@ def test_token_budget_batches_keep_the_budget_and_the_loss(tmp_path, tiny_model_
     give the same per-row loss as one unbucketed batch of the same rows (padding changes nothing)."""
     from rewardkit.methods.judge import JudgeConfig, JudgeTask
     from rewardkit.training import LoopConfig
-    from rewardkit.training.batching import padded_tokens, token_budget_batches
+    from rewardkit.training.batching import epoch_order, padded_tokens, token_budget_batches
     from rewardkit.training.frozen_cache import decoder_states
     from rewardkit.training.loop import TaskModule
 
@@ -276,7 +276,7 @@ def test_token_budget_batches_keep_the_budget_and_the_loss(tmp_path, tiny_model_
     loop = LoopConfig(model=str(tiny_model_dir), max_length=1024, mixed_precision="no", gradient_checkpointing=False)
     task = JudgeTask(loop, JudgeConfig(label_smoothing=0.0))
     model, _ = task.build()
-    features = task.epoch_order(task.prepare(load_records(pairs)).features, seed=0)
+    features = epoch_order(task, task.prepare(load_records(pairs)).features, seed=0)
     batches = token_budget_batches(features, task.sequence_keys, 1500, seed=0, group_key="pair")
     assert sorted(i for b in batches for i in b) == list(range(len(features)))
     assert len(batches) > 1
@@ -399,3 +399,24 @@ def test_fitting_pairs_measures_whole_rows(tokenizer):
     assert fitting_pairs(pairs, whole, limit, count=2) == short[:2]
     capped = SegmentEncoder(tokenizer, default_judge_template(), limit)  # the mistake the bench made
     assert long in fitting_pairs(pairs, capped, limit)
+
+
+def test_rewardkit_gram_runs_both_stages_the_second_from_the_first(tmp_path, tiny_model_dir, synthetic_pairs):
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+
+    out = tmp_path / "gram"
+    result = CliRunner().invoke(app, ["gram", "--model", str(tiny_model_dir), "--unlabeled", str(synthetic_pairs),
+                                      "--data", str(synthetic_pairs), "--output", str(out), "--pretrain-steps", "2",
+                                      "--max-steps", "2", "--max-length", "512", "--mixed-precision", "no"])
+    assert result.exit_code == 0, result.output
+    stage1, judge = read_manifest(tmp_path / "gram_stage1"), read_manifest(out)
+    assert stage1.kind == "pretrained_generator" and judge.kind == "generative_judge"
+    assert judge.base_model == str(tmp_path / "gram_stage1")  # stage 2 started from stage 1
+    assert json.loads((tmp_path / "gram_stage1" / "summary.json").read_text())["steps"] == 2
+    before, after = load_file(tmp_path / "gram_stage1" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before if k in after)
+    missing = CliRunner().invoke(app, ["gram", "--model", str(tiny_model_dir), "--data", str(synthetic_pairs),
+                                       "--output", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "--unlabeled" in missing.output

@@ -15,6 +15,7 @@ import torch
 
 from rewardkit.data.templates import PromptTemplate, load_template
 from rewardkit.errors import ConfigError
+from rewardkit.training.batching import shuffled_groups  # noqa: F401  (a helper for tasks' own epoch_order)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rewardkit.models.manifest import ModelManifest
@@ -33,8 +34,10 @@ class Prepared:
 
 class TrainingTask(Protocol):
     """One training run of a method. The loop calls, in order: `read` (data is checked before
-    any model loads), `build`, `prepare`, then `epoch_order`/`collate`/`loss` per step and
-    `evaluate` on held-out batches, and `manifest` when saving."""
+    any model loads), `build`, `prepare`, then `collate`/`loss` per step and `evaluate` on
+    held-out batches, and `manifest` when saving. Each epoch's order is the loop's seeded shuffle
+    that keeps features sharing `group_key` together (training/batching.py); a task may define
+    `epoch_order(features, seed)` to order them otherwise."""
 
     # feature keys holding token sequences, in the order collate stacks them into batch rows
     # (the frozen-block cache stores one hidden-state tensor per key)
@@ -46,7 +49,6 @@ class TrainingTask(Protocol):
     def read(self, source: Any) -> list: ...
     def build(self) -> tuple[torch.nn.Module, Any]: ...
     def prepare(self, records: list, *, for_eval: bool = False) -> Prepared: ...
-    def epoch_order(self, features: list[dict], seed: int) -> list[dict]: ...
     def collate(self, features: list[dict]) -> dict: ...
     def forward(self, backbone, hidden: torch.Tensor, batch: dict) -> Any: ...
     def loss(self, forward, batch: dict) -> tuple[torch.Tensor, dict]: ...
@@ -62,9 +64,9 @@ class Method(Protocol):
     freeze_embeddings: bool  # default when LoopConfig.freeze_embeddings is None
 
     def task(self, loop: "LoopConfig", options: Any) -> TrainingTask: ...
-    # Optional: `fit(loop, options, on_event) -> summary` replaces the gradient loop for a method
-    # fitted another way (multi_objective fits closed-form heads on frozen states), and
-    # `data_options` names its own fields that stand in for --data.
+    # A method fitted on frozen states instead provides `fit` and no `task`: see
+    # methods/frozen_states.py (FrozenStateMethod). Optional: `data_options` names its own
+    # fields that stand in for --data.
     def load_scorer(self, path: str, manifest: "ModelManifest | None", options: "ScorerOptions") -> "RewardModel": ...
 
 
@@ -76,17 +78,6 @@ def check_length(loop: "LoopConfig", model) -> None:
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and loop.max_length > limit:
         raise ConfigError(f"--max-length {loop.max_length} exceeds the model's limit of {limit} positions")
-
-
-def shuffled_groups(features: list[dict], seed: int, group_key: str | None = None) -> list[dict]:
-    """A seeded shuffle that keeps features sharing `group_key` next to each other (in their
-    original order); without a key every feature is its own group."""
-    groups: dict[Any, list[dict]] = {}
-    for index, feature in enumerate(features):
-        groups.setdefault(feature[group_key] if group_key else index, []).append(feature)
-    keys = list(groups)
-    order = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
-    return [feature for i in order for feature in groups[keys[i]]]
 
 
 class MethodSpec:

@@ -5,6 +5,7 @@ states). The loop itself (`rewardkit/training/`) knows no method, only the Train
 from __future__ import annotations
 
 from rewardkit.methods import get_method
+from rewardkit.methods.frozen_states import FrozenStateMethod
 from rewardkit.training.loop import run_training
 from rewardkit.training.loop_config import LoopConfig
 
@@ -14,6 +15,6 @@ def train_method(method, loop: LoopConfig, options=None, on_event=None) -> dict:
     own `options` (default: its Config's defaults). Data may be files or in memory."""
     method = get_method(method) if isinstance(method, str) else method
     options = options if options is not None else method.Config()
-    if hasattr(method, "fit"):  # a method fitted outside the gradient loop (e.g. on frozen states)
+    if isinstance(method, FrozenStateMethod):  # fitted on a frozen backbone's states, not by the loop
         return method.fit(loop, options, on_event)
     return run_training(method, loop, options, on_event=on_event)

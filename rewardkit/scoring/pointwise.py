@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rewardkit.scoring.protocol import Comparison, RankResult, resolve_references, same_length, sigmoid
+from rewardkit.scoring.protocol import Comparison, RankResult, compare_result, resolve_references, same_length, sigmoid
 from rewardkit.types import Prompt, prompt_to_text
 
 
@@ -24,9 +24,9 @@ class PointwiseScorer:
 
     def compare(self, prompts, responses_a, responses_b, both_orders: bool = True,
                 return_details: bool = False):
-        """σ(r_a − r_b). `return_details` is kept for old callers; prefer `compare_details`."""
+        """σ(r_a − r_b) (`return_details` is deprecated: use `compare_details`)."""
         details = self.compare_details(prompts, responses_a, responses_b, both_orders)
-        return details if return_details else [d.probability for d in details]
+        return compare_result(details, return_details)
 
     def compare_details(self, prompts, responses_a, responses_b, both_orders: bool = True) -> list[Comparison]:
         same_length(prompts=prompts, responses_a=responses_a, responses_b=responses_b)

@@ -8,9 +8,11 @@ which method trained a model. A method's scorer implements it (a pairwise judge 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
+from rewardkit.deprecation import REMOVED_IN
 from rewardkit.errors import RewardKitError
 from rewardkit.types import Prompt, prompt_to_text
 
@@ -93,6 +95,16 @@ def to_scale(p: float, scale: str) -> float:
         return p
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
+
+
+def compare_result(details: list[Comparison], return_details: bool):
+    """What `compare` returns: the probabilities, or — for callers of older versions that pass
+    `return_details=True` — the details themselves, with a warning (use `compare_details`)."""
+    if return_details:
+        warnings.warn("compare(..., return_details=True) is deprecated: use compare_details(); the argument is removed "
+                      f"in rewardkit {REMOVED_IN}", DeprecationWarning, stacklevel=3)
+        return details
+    return [d.probability for d in details]
 
 
 def sigmoid(x: float) -> float:

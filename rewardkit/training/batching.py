@@ -10,6 +10,9 @@ the order of lengths carries no pattern across steps.
 from __future__ import annotations
 
 import random
+from typing import Any
+
+import torch
 
 
 def group_spans(features: list[dict], group_key: str | None) -> list[list[int]]:
@@ -48,3 +51,23 @@ def token_budget_batches(features: list[dict], sequence_keys: tuple[str, ...], b
 
 def padded_tokens(features: list[dict], batch: list[int], sequence_keys: tuple[str, ...]) -> int:
     return len(batch) * len(sequence_keys) * max(len(features[i][k]) for i in batch for k in sequence_keys)
+
+
+def shuffled_groups(features: list[dict], seed: int, group_key: str | None = None) -> list[dict]:
+    """A seeded shuffle that keeps features sharing `group_key` next to each other (in their
+    original order); without a key every feature is its own group."""
+    groups: dict[Any, list[dict]] = {}
+    for index, feature in enumerate(features):
+        groups.setdefault(feature[group_key] if group_key else index, []).append(feature)
+    keys = list(groups)
+    order = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [feature for i in order for feature in groups[keys[i]]]
+
+
+def epoch_order(task, features: list[dict], seed: int) -> list[dict]:
+    """The features in epoch order: the task's own `epoch_order` when it has one, else a seeded
+    shuffle keeping features that share the task's `group_key` together."""
+    custom = getattr(task, "epoch_order", None)
+    if custom is not None:
+        return custom(features, seed)
+    return shuffled_groups(features, seed, getattr(task, "group_key", None))

@@ -57,11 +57,6 @@ def checkpoints_newest_first(output) -> list[Path]:
     return sorted((p for p in checkpoint_root(output).glob("step-*") if p.is_dir()), reverse=True)
 
 
-def latest_checkpoint(output) -> Path | None:
-    done = [p for p in checkpoints_newest_first(output) if (p / "state.json").is_file()]
-    return done[0] if done else None
-
-
 def verify_checkpoint(path: Path, model) -> None:
     """Raises CheckpointError naming the file when `path` is not a complete, intact checkpoint
     of this model: a missing or changed file, a tensor missing, misshapen or not finite."""

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from rewardkit.errors import ConfigError, TrainingError
 from rewardkit.models.precision import Precision
-from rewardkit.training.batching import token_budget_batches
+from rewardkit.training.batching import epoch_order, token_budget_batches
 from rewardkit.training.checkpoint import CheckpointError, checkpoints_newest_first, load_checkpoint, save_checkpoint
 from rewardkit.training.frozen_cache import FrozenBlockCache, decoder_states
 from rewardkit.training.loop_config import LoopConfig, describe_source
@@ -149,7 +149,7 @@ def _prepare_optimization(run: Run) -> None:
 
     loop = run.loop
     if loop.batch_tokens:  # the number of batches depends on the lengths: count epoch 0's
-        per_epoch = len(_budget_batches(run, run.task.epoch_order(run.train.features, _epoch_seed(run, 0)), 0))
+        per_epoch = len(_budget_batches(run, epoch_order(run.task, run.train.features, _epoch_seed(run, 0)), 0))
         steps_per_epoch = max(1, math.ceil(per_epoch / (loop.grad_accum * run.accelerator.num_processes)))
     else:
         per_step = loop.batch_size * loop.grad_accum * run.accelerator.num_processes
@@ -303,7 +303,7 @@ def _epoch_seed(run: Run, epoch: int) -> int:
 
 def _epoch_loader(run: Run) -> DataLoader:
     epoch = run.state["epoch"]
-    ordered = run.task.epoch_order(run.train.features, _epoch_seed(run, epoch))
+    ordered = epoch_order(run.task, run.train.features, _epoch_seed(run, epoch))
     if run.loop.batch_tokens:
         loader = DataLoader(ordered, batch_sampler=_budget_batches(run, ordered, epoch), collate_fn=run.collate)
     else:

@@ -122,6 +122,3 @@ def describe_source(source: Any) -> Any:
     except TypeError:
         return f"<in-memory {type(source).__name__}>"
 
-
-def loop_field_names() -> set[str]:
-    return {f.name for f in fields(LoopConfig)}

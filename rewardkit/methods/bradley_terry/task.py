@@ -15,7 +15,7 @@ from rewardkit.data.templates import default_reward_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.errors import DataError
 from rewardkit.losses import bt_loss, soft_bt_loss
-from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
+from rewardkit.methods.base import Prepared, TemplatedTask
 from rewardkit.methods.bradley_terry.config import BradleyTerryConfig
 from rewardkit.methods.bradley_terry.scorer import KIND
 from rewardkit.models.heads import last_positions, value_rewards
@@ -45,9 +45,6 @@ class BradleyTerryTask(TemplatedTask):
                 feature["target"] = soft_target(pair, index)
             features.append(feature)
         return Prepared(features, truncated, len(pairs))
-
-    def epoch_order(self, features, seed: int):
-        return shuffled_groups(features, seed)
 
     def collate(self, features):
         # (2B, T): chosen rows first, then rejected rows, one forward for both

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from rewardkit.methods.base import MethodSpec
 from rewardkit.methods.judge.config import JudgeConfig
-from rewardkit.methods.judge.scorer import PairwiseJudge, load_judge
-from rewardkit.methods.judge.task import KIND, JudgeTask
+from rewardkit.methods.judge.scorer import KIND, PairwiseJudge, load_judge
+from rewardkit.methods.judge.task import JudgeTask
 
 
 class JudgeMethod(MethodSpec):

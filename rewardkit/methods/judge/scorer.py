@@ -17,7 +17,7 @@ from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
 from rewardkit.models.heads import candidate_logits
 from rewardkit.models.loading import load_causal_lm_or_adapter, scoring_length
 from rewardkit.scoring.engine import ScoreRequest, ScoringEngine
-from rewardkit.scoring.protocol import Comparison, ScorerOptions, resolve_references, same_length, to_scale
+from rewardkit.scoring.protocol import Comparison, ScorerOptions, compare_result, resolve_references, same_length, to_scale
 from rewardkit.types import Prompt, prompt_to_text
 
 
@@ -33,8 +33,11 @@ def single_order(prompt: Prompt, a: str, b: str) -> int:
     return digest[0] & 1
 
 
+KIND = "generative_judge"
+
+
 class PairwiseJudge:
-    kind = "generative_judge"
+    kind = KIND
     pointwise = False  # a reward needs a reference answer to compare with
 
     def __init__(self, model, tokenizer, template: PromptTemplate, *, max_length: int | None = None,
@@ -59,10 +62,10 @@ class PairwiseJudge:
 
     def compare(self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str],
                 both_orders: bool = True, return_details: bool = False):
-        """P(responses_a[i] is better than responses_b[i]) for each i. `return_details` is
-        kept for old callers; prefer `compare_details`."""
+        """P(responses_a[i] is better than responses_b[i]) for each i (`return_details` is
+        deprecated: use `compare_details`)."""
         details = self.compare_details(prompts, responses_a, responses_b, both_orders)
-        return details if return_details else [d.probability for d in details]
+        return compare_result(details, return_details)
 
     def compare_details(self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str],
                         both_orders: bool = True) -> list[Comparison]:

@@ -16,13 +16,12 @@ from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import default_judge_template
 from rewardkit.data.tokenize import SegmentEncoder, label_token_ids
 from rewardkit.losses import judge_loss, order_centred_judge_loss
-from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
+from rewardkit.methods.base import Prepared, TemplatedTask
 from rewardkit.methods.judge.config import JudgeConfig
+from rewardkit.methods.judge.scorer import KIND
 from rewardkit.models.heads import candidate_logits, last_positions
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.training.model_setup import training_record
-
-KIND = "generative_judge"
 
 
 class JudgeTask(TemplatedTask):
@@ -50,9 +49,6 @@ class JudgeTask(TemplatedTask):
                 truncated += encoded.truncated
                 features.append({"input_ids": encoded.input_ids, "target": target, "pair": index})
         return Prepared(features, truncated, len(pairs))
-
-    def epoch_order(self, features, seed: int):
-        return shuffled_groups(features, seed, group_key=self.group_key)  # a pair's two orders stay together
 
     def collate(self, features: list[dict]) -> dict:
         ids, mask = pad_right([f["input_ids"] for f in features], self.tokenizer.pad_token_id)

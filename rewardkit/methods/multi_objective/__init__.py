@@ -21,29 +21,19 @@ scorer (`scorer.py`, kind `multi_objective`, with `attributes()` beside `reward(
 
 from __future__ import annotations
 
-from rewardkit.methods.base import MethodSpec
+from rewardkit.methods.frozen_states import FrozenStateSpec
 from rewardkit.methods.multi_objective.config import MultiObjectiveConfig
+from rewardkit.methods.multi_objective.fit import fit_multi_objective
 from rewardkit.methods.multi_objective.scorer import KIND, AttributeScores, MultiObjectiveScorer, load_multi_objective
 
 
-class MultiObjectiveMethod(MethodSpec):
+class MultiObjectiveMethod(FrozenStateSpec):
     """Multi-objective reward model (ArmoRM attribute heads + gate, or DMoERM category experts)
     on a frozen backbone: `rewardkit train-multi --ratings R --pairs P --output DIR`."""
 
     name, aliases, kind = "multi_objective", ("armorm", "multi"), KIND
-    Config, loader = MultiObjectiveConfig, staticmethod(load_multi_objective)
+    Config, loader, fitter = MultiObjectiveConfig, staticmethod(load_multi_objective), staticmethod(fit_multi_objective)
     data_options = ("pairs",)  # --pairs stands in for --data
-
-    def task(self, loop, options):
-        from rewardkit.errors import ConfigError
-
-        raise ConfigError("multi_objective does not train through the gradient loop; it is fitted on frozen "
-                          "states by `fit` (rewardkit train-multi)")
-
-    def fit(self, loop, options, on_event=None) -> dict:
-        from rewardkit.methods.multi_objective.fit import fit_multi_objective
-
-        return fit_multi_objective(loop, options, on_event)
 
 
 __all__ = ["AttributeScores", "MultiObjectiveConfig", "MultiObjectiveMethod", "MultiObjectiveScorer"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from rewardkit.errors import ConfigError
+from rewardkit.methods.frozen_states import fit_head
 
 
 @dataclass
@@ -56,13 +57,12 @@ def fit_linear(z: torch.Tensor, targets: torch.Tensor, names: list[str], *, step
     mask = ~torch.isnan(targets)
     filled = torch.nan_to_num(targets)
     layer = torch.nn.Linear(z.shape[1], len(names))
-    optimizer = torch.optim.AdamW(layer.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(steps):
-        optimizer.zero_grad()
+
+    def masked_error(index, generator):
         error = (layer(z) - filled) ** 2
-        loss = (error * mask).sum(0) / mask.sum(0).clamp(min=1)
-        loss.sum().backward()
-        optimizer.step()
+        return ((error * mask).sum(0) / mask.sum(0).clamp(min=1)).sum()
+
+    fit_head(layer.parameters(), masked_error, steps=steps, lr=lr, weight_decay=weight_decay, seed=seed)
     rows = {n: int(mask[:, k].sum()) for k, n in enumerate(names)}
     return AttributeFit(layer.weight.detach().clone(), layer.bias.detach().clone(), {}, rows)
 

@@ -23,11 +23,11 @@ from rewardkit.methods.multi_objective.categories import categorize
 from rewardkit.methods.multi_objective.config import MultiObjectiveConfig, parse_scale
 from rewardkit.methods.multi_objective.gating import PairStates, choose_length_penalty, pair_metrics, train_experts, train_gate
 from rewardkit.methods.multi_objective.head import MultiObjectiveHead
+from rewardkit.methods.multi_objective.scorer import KIND
 from rewardkit.methods.multi_objective.states import StateReader, States, cached_states, rows_digest
 from rewardkit.models.manifest import ModelManifest, write_manifest
 from rewardkit.models.precision import set_autocast
 
-KIND = "multi_objective"
 DERIVED_SAFETY = "harmlessness"
 
 

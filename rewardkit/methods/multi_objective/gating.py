@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from rewardkit.methods.frozen_states import fit_head
 from rewardkit.methods.multi_objective.head import MultiObjectiveHead
 from rewardkit.methods.multi_objective.states import States
 
@@ -48,24 +49,20 @@ def rewards_of(head: MultiObjectiveHead, pairs: PairStates) -> tuple[torch.Tenso
 def train_gate(head: MultiObjectiveHead, pairs: PairStates, *, steps: int, lr: float, length_penalty: float = 0.0,
                batch: int = 64, seed: int = 0) -> list[float]:
     """Trains head.gate and head.log_scale in place; returns the loss per step."""
-    generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    parameters = list(head.gate.parameters()) + [head.log_scale]
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-2)
-    losses = []
-    head.train()
-    for _ in range(steps):
-        index = torch.randint(len(pairs), (min(batch, len(pairs)),), generator=generator)
+
+    def loss_of(index, generator):
         part = pairs.take(index)
         chosen, rejected = rewards_of(head, part)
         loss = -F.logsigmoid(chosen - rejected).mean()
         if length_penalty:
             lengths = torch.log1p(torch.cat([part.chosen.length, part.rejected.length]))
             loss = loss + length_penalty * pearson(torch.cat([chosen, rejected]), lengths) ** 2
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        return loss
+
+    head.train()
+    losses = fit_head([*head.gate.parameters(), head.log_scale], loss_of, steps=steps, lr=lr, weight_decay=1e-2,
+                      rows=len(pairs), batch=batch, seed=seed)
     head.eval()
     return losses
 
@@ -108,22 +105,16 @@ def train_experts(head: MultiObjectiveHead, pairs: PairStates, *, steps: int, lr
     for e, name in enumerate(head.names):
         rows = pairs.categories == e
         w = torch.zeros(zc.shape[1], requires_grad=True)
-        optimizer = torch.optim.AdamW([w], lr=lr, weight_decay=weight_decay)
         diff = zc[rows] - zr[rows]
-        for _ in range(steps):
-            optimizer.zero_grad()
-            (-F.logsigmoid(diff @ w).mean()).backward()
-            optimizer.step()
+        fit_head([w], lambda index, generator, w=w, diff=diff: -F.logsigmoid(diff @ w).mean(), steps=steps, lr=lr,
+                 weight_decay=weight_decay, seed=seed)
         with torch.no_grad():
             head.weight[e] = w.detach()
             accuracies[name] = ((diff @ w) > 0).float().mean().item()
     prompts = head.standardise(pairs.chosen.prompt, "prompt")
-    optimizer = torch.optim.AdamW(head.gate.parameters(), lr=lr, weight_decay=weight_decay)
     head.train()
-    for _ in range(steps):
-        optimizer.zero_grad()
-        F.cross_entropy(head.gate(prompts), pairs.categories).backward()
-        optimizer.step()
+    fit_head(head.gate.parameters(), lambda index, generator: F.cross_entropy(head.gate(prompts), pairs.categories),
+             steps=steps, lr=lr, weight_decay=weight_decay, seed=seed)
     head.eval()
     with torch.no_grad():
         routed = (head.gate(prompts).argmax(-1) == pairs.categories).float().mean().item()

@@ -15,30 +15,21 @@ learned space.
 
 from __future__ import annotations
 
-from rewardkit.methods.base import MethodSpec
+from rewardkit.methods.frozen_states import FrozenStateSpec
 from rewardkit.methods.preference_repr.config import PreferenceReprConfig
+from rewardkit.methods.preference_repr.fit import fit_preference_repr
 from rewardkit.methods.preference_repr.scorer import KIND, PreferenceReprScorer, load_preference_repr
 
 
-class PreferenceReprMethod(MethodSpec):
+class PreferenceReprMethod(FrozenStateSpec):
     """Preference representation (LRHP): a head over frozen pair embeddings predicting the
     preference and the margin; `rewardkit train preference_repr --model BASE --data PAIRS`."""
 
     name, aliases, kind = "preference_repr", ("lrhp",), KIND
-    Config = PreferenceReprConfig
-
-    def task(self, loop, options):
-        from rewardkit.errors import ConfigError
-
-        raise ConfigError("preference_repr is fitted on frozen pair embeddings by `fit`, not the gradient loop")
-
-    def fit(self, loop, options, on_event=None) -> dict:
-        from rewardkit.methods.preference_repr.fit import fit_preference_repr
-
-        return fit_preference_repr(loop, options, on_event)
+    Config, fitter = PreferenceReprConfig, staticmethod(fit_preference_repr)
 
     def load_scorer(self, path, manifest, options):
-        return load_preference_repr(path, manifest, options)
+        return load_preference_repr(path, manifest, options)  # it reads the manifest's base, not only the template
 
 
 __all__ = ["PreferenceReprConfig", "PreferenceReprMethod", "PreferenceReprScorer"]

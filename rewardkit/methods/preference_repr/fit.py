@@ -14,11 +14,9 @@ import torch
 
 from rewardkit.errors import ConfigError
 from rewardkit.methods.preference_repr.head import PreferenceHead, train_head
+from rewardkit.methods.preference_repr.scorer import HEAD_FILE, KIND
 from rewardkit.models.manifest import ModelManifest, write_manifest
 from rewardkit.statistics import spearman
-
-KIND = "preference_representation"
-HEAD_FILE = "preference_head.safetensors"
 
 
 def fit_preference_repr(loop, options, on_event=None) -> dict:

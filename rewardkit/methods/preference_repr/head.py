@@ -10,7 +10,10 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from rewardkit.methods.frozen_states import fit_head
 
 
 class PreferenceHead(nn.Module):
@@ -36,25 +39,20 @@ def train_head(head: PreferenceHead, states: torch.Tensor, margins: torch.Tensor
     NaN where a pair has none. Each step shows every sampled pair in a random orientation (the
     label and the margin flip with it), so the preference loss teaches the sign and the margin
     loss the size."""
-    import torch.nn.functional as F
-
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-2)
     has_margin = ~torch.isnan(margins)
     filled = torch.nan_to_num(margins)
-    losses = []
-    head.train()
-    for _ in range(steps):
-        index = torch.randint(len(states), (min(batch, len(states)),), generator=generator)
+
+    def loss_of(index, generator):
         sign = torch.randint(0, 2, (len(index),), generator=generator).float() * 2 - 1
         logit, margin = head(states[index] * sign[:, None])
         loss = F.binary_cross_entropy_with_logits(logit, (sign > 0).float())
         mask = has_margin[index]
         if margin_weight and mask.any():
             loss = loss + margin_weight * ((margin - sign * filled[index])[mask] ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        return loss
+
+    head.train()
+    losses = fit_head(head.parameters(), loss_of, steps=steps, lr=lr, weight_decay=1e-2, rows=len(states), batch=batch,
+                      seed=seed)
     head.eval()
     return losses

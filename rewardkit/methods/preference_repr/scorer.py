@@ -15,9 +15,10 @@ import torch
 
 from rewardkit.errors import ModelError
 from rewardkit.methods.preference_repr.head import PreferenceHead
-from rewardkit.scoring.protocol import Comparison, ScorerOptions, resolve_references, same_length, to_scale
+from rewardkit.scoring.protocol import Comparison, ScorerOptions, compare_result, resolve_references, same_length, to_scale
 
 KIND = "preference_representation"
+HEAD_FILE = "preference_head.safetensors"  # the head beside the copy of its base
 
 
 class PreferenceReprScorer:
@@ -46,7 +47,7 @@ class PreferenceReprScorer:
 
     def compare(self, prompts, responses_a, responses_b, both_orders: bool = True, return_details: bool = False):
         details = self.compare_details(prompts, responses_a, responses_b, both_orders)
-        return details if return_details else [d.probability for d in details]
+        return compare_result(details, return_details)
 
     def compare_to_references(self, prompts, responses, references) -> list[float]:
         return self.compare(prompts, responses, list(references))
@@ -74,7 +75,6 @@ def load_preference_repr(path: str, manifest, options: ScorerOptions) -> Prefere
     from safetensors.torch import load_file
 
     from rewardkit.methods.load import load_reward_model
-    from rewardkit.methods.preference_repr.fit import HEAD_FILE
 
     extra = (manifest.extra if manifest else {}) or {}
     if not (Path(path) / HEAD_FILE).is_file() or "hidden" not in extra:

@@ -11,7 +11,7 @@ from rewardkit.data.collate import pad_right
 from rewardkit.data.templates import default_pretrain_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.losses import masked_lm_loss
-from rewardkit.methods.base import Prepared, TemplatedTask, shuffled_groups
+from rewardkit.methods.base import Prepared, TemplatedTask
 from rewardkit.methods.pretrain.config import PretrainConfig
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.training.model_setup import training_record
@@ -38,9 +38,6 @@ class PretrainTask(TemplatedTask):
             truncated += encoded.truncated
             features.append({"input_ids": encoded.input_ids, "loss_mask": encoded.loss_mask})
         return Prepared(features, truncated, len(pairs))
-
-    def epoch_order(self, features, seed: int):
-        return shuffled_groups(features, seed)
 
     def collate(self, features):
         ids, mask = pad_right([f["input_ids"] for f in features], self.tokenizer.pad_token_id)
