@@ -91,7 +91,7 @@ def forward_flops(config, tokens_per_sequence: list[int], prefix_tokens_saved: i
 
 
 def training_source(name: str) -> list:
-    """The pairs of one training source in ../shared/data (rewardkit.recipes.quality.TRAINING_SOURCES)."""
-    from rewardkit.recipes.quality import load_training_source
+    """The pairs of one training source in ../shared/data (quality_study.TRAINING_SOURCES)."""
+    from quality_study import load_training_source
 
     return load_training_source(SHARED_DATA, name)

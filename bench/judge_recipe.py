@@ -32,11 +32,11 @@ from pathlib import Path
 
 import torch
 from common import SHARED_DATA, hardware, training_source
+from quality_study import ENGLISH_LLMEVAL2, OOD, TRAINING_SOURCES
 
 from rewardkit.data.balance import even_shares, length_balanced
 from rewardkit.data.inspect import chosen_longer_share
 from rewardkit.recipes.partial_finetune import fitting_pairs
-from rewardkit.recipes.quality import ENGLISH_LLMEVAL2, OOD, TRAINING_SOURCES
 from rewardkit.training.batching import epoch_order
 
 

@@ -20,7 +20,7 @@ import json
 import math
 from pathlib import Path
 
-from rewardkit.recipes.quality import TRAINING_SOURCES
+from quality_study import TRAINING_SOURCES
 
 GOAL = 0.05
 DOCS = Path(__file__).resolve().parent.parent / "docs"

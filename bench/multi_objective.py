@@ -30,8 +30,7 @@ from pathlib import Path
 
 import torch
 from common import SHARED_DATA, hardware
-
-from rewardkit.recipes.quality import OOD
+from quality_study import OOD
 
 TRAIN_SOURCES = {"hh_rlhf_harmless": "hh_rlhf_harmless_base_test.jsonl", "hh_rlhf_helpful": "hh_rlhf_helpful_test_rmgallery.jsonl",
                  "ultrafeedback": "ultrafeedback_binarized_subset.jsonl", "pandalm": "pandalm_testset_v1.jsonl",

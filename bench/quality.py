@@ -1,6 +1,6 @@
 """Quality study: what does each part of the method buy, on one backbone and one labeled set?
 
-The study itself is the recipe `rewardkit.recipes.quality` (the demo's training settings, in
+The study itself is `bench/quality_study.py` (the demo's training settings, in
 `recipes/partial_finetune.py`); this script only parses flags and prints the table.
 
     python bench/quality.py [--train-pairs 382] [--eval-pairs 80] [--epochs 1] [--output runs/quality]
@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 
 from common import SHARED_DATA, hardware
-
-from rewardkit.recipes.quality import TRAINING_SOURCES
+from quality_study import TRAINING_SOURCES
 
 
 def main() -> None:
+    from quality_study import OOD, QualityStudy, quality_table, run_quality
+
     from rewardkit.recipes.partial_finetune import PartialFineTune
-    from rewardkit.recipes.quality import OOD, QualityStudy, quality_table, run_quality
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")

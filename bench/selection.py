@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from common import SHARED_DATA, hardware
-
-from rewardkit.recipes.quality import KEPT, OOD
+from quality_study import KEPT, OOD
 
 POOL_SOURCES = ("hh_rlhf_harmless_base_test.jsonl", "hh_rlhf_helpful_test_rmgallery.jsonl",
                 "ultrafeedback_binarized_subset.jsonl", "pandalm_testset_v1.jsonl", "llamafactory_dpo_en_demo.jsonl",

@@ -34,9 +34,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from common import SHARED_DATA, hardware, training_source
+from quality_study import KEPT, OOD, TRAINING_SOURCES
 
 from rewardkit.data.balance import even_shares
-from rewardkit.recipes.quality import KEPT, OOD, TRAINING_SOURCES
 
 
 def write(path: Path, pairs) -> str:

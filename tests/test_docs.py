@@ -128,3 +128,19 @@ def test_the_readme_is_a_front_door():
     for must in ("## Install", "## The two commands", "## Quickstart", "## Results", "scripts/demo.sh", "scripts/test.sh"):
         assert must in first_two_screens, must
     assert "## Results" in text and "95%" in text.split("## Results", 1)[1]
+
+
+def test_the_layout_page_names_every_module_and_only_modules_that_exist():
+    text = (ROOT / "docs" / "layout.md").read_text()
+    tree = FENCE.search(text).group(2)
+    named = set(re.findall(r"[\w]+\.py", tree))
+    package = ROOT / "rewardkit"
+    files = {p.name for p in package.rglob("*.py")} | {p.name for p in (ROOT / "bench").glob("*.py")
+                                                     if p.name in ("common.py", "quality_study.py")}
+    scripts = {p.name for p in (ROOT / "scripts").glob("*.py")} | {"tiny.py"}
+    missing = sorted(p.relative_to(ROOT).as_posix() for p in package.rglob("*.py")
+                     if p.name not in named and p.name != "__init__.py")
+    assert not missing, f"docs/layout.md does not name {missing}"
+    assert not named - files - scripts, f"docs/layout.md names files that do not exist: {sorted(named - files - scripts)}"
+    packages = {p.parent.name for p in package.rglob("__init__.py") if p.parent != package}
+    assert all(f"{name}/" in tree for name in packages), sorted(n for n in packages if f"{n}/" not in tree)

@@ -1,13 +1,19 @@
-"""The quality study trains on whole rows: pairs that fit are chosen, none is cut."""
+"""The quality study (bench/quality_study.py) trains on whole rows: pairs that fit are chosen,
+none is cut; it resumes finished arms and draws even shares of the training sources."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 from rewardkit.data.templates import default_judge_template
 from rewardkit.data.tokenize import SegmentEncoder
 from rewardkit.recipes.partial_finetune import PartialFineTune
-from rewardkit.recipes.quality import OOD, QualityStudy, study_slices, training_truncation
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from quality_study import OOD, QualityStudy, study_slices, training_truncation  # noqa: E402
 
 
 def _write(path, rows):
@@ -52,7 +58,7 @@ def test_training_truncation_sums_an_arms_runs(tmp_path):
 def test_run_quality_resumes_finished_arms_and_retrains_on_other_settings(tmp_path, tiny_model_dir, monkeypatch):
     from dataclasses import asdict
 
-    import rewardkit.recipes.quality as quality
+    import quality_study as quality
 
     rows = [{"prompt": f"q{i}?", "chosen": f"yes {i}", "rejected": f"no {i}", "subset": "train" if i < 8 else "eval",
              "score_chosen": 5, "score_rejected": 1} for i in range(12)]
@@ -78,8 +84,9 @@ def test_run_quality_resumes_finished_arms_and_retrains_on_other_settings(tmp_pa
 
 def test_study_slices_take_an_even_share_of_each_training_source_without_moving_the_eval_slices(
         tmp_path, tiny_model_dir, tokenizer):
+    from quality_study import TRAINING_SOURCES
+
     from rewardkit.data.balance import even_shares
-    from rewardkit.recipes.quality import TRAINING_SOURCES
 
     long = "a long answer that goes on " * 40
     uf = [{"prompt": f"question {i}?", "chosen": f"short answer {i}", "rejected": f"no {i}", "subset": "train",
