@@ -1,6 +1,7 @@
 """One explicit accelerate loop for every method: data order, accumulation, logging, eval,
-atomic checkpoints and exact resume. Runs unchanged under `accelerate launch` (DDP, FSDP,
-DeepSpeed): each process gets its shard of every global batch from accelerate's dataloader.
+atomic checkpoints and exact resume. Runs unchanged under `torchrun` / `accelerate launch`
+(DDP, DeepSpeed, and FSDP2 with `--fsdp`, training/fsdp.py): each process gets its shard of
+every global batch from accelerate's dataloader.
 
 The loop knows no method. It reads records through the method's task, asks it for features,
 an epoch order, batches and a loss, and evaluates with the task's own `evaluate`; the model it
@@ -30,9 +31,11 @@ from rewardkit.models.precision import Precision
 from rewardkit.training.batching import epoch_order, token_budget_batches
 from rewardkit.training.checkpoint import CheckpointError, checkpoints_newest_first, load_checkpoint, save_checkpoint
 from rewardkit.training.frozen_cache import FrozenBlockCache, decoder_states
+from rewardkit.training.fsdp import full_state_dict, mixed_precision_forward, shard
 from rewardkit.training.loop_config import LoopConfig, describe_source
 from rewardkit.training.metrics_log import MetricsLog, plot_metrics
 from rewardkit.training.model_setup import save_trained
+from rewardkit.training.sharded_checkpoint import load_sharded_checkpoint, save_sharded_checkpoint
 
 Event = Callable[[str, dict], None]
 
@@ -71,6 +74,9 @@ class Run:
     state: dict = field(default_factory=lambda: {"step": 0, "epoch": 0, "batches_in_epoch": 0})
     resumed_from: Path | None = None
     log: MetricsLog | None = None
+    fsdp: bool = False  # the loop shards the model itself (--fsdp, training/fsdp.py)
+    sharded: bool = False  # the model is sharded, by the loop or by accelerate's FSDP plugin
+    window: list = field(default_factory=lambda: [0.0, 0])  # this step's Σ loss·items and Σ items so far
 
 
 def run_training(method, loop: LoopConfig, options, on_event: Event | None = None) -> dict:
@@ -80,6 +86,10 @@ def run_training(method, loop: LoopConfig, options, on_event: Event | None = Non
     train_records = _records(task, loop.data, loop, loop.max_pairs, "--data")  # bad data fails before any model loads
     eval_records = _records(task, loop.eval_data, loop, loop.eval_max_pairs, "--eval-data") if loop.eval_data else None
     run = Run(loop, task, _accelerator(loop), emit, Path(loop.output))
+    run.fsdp = loop.fsdp and run.accelerator.num_processes > 1  # one process: nothing to shard
+    # accelerate's own FSDP (`accelerate launch --config_file examples/accelerate/fsdp.yaml`, GPUs)
+    # shards the model in prepare(); checkpoints and the final save then take the sharded path too
+    run.sharded = run.fsdp or str(run.accelerator.distributed_type).endswith("FSDP")
     run.output.mkdir(parents=True, exist_ok=True)
     backbone, tokenizer = task.build()
     _prepare_data(run, backbone, train_records, eval_records)
@@ -155,11 +165,18 @@ def _prepare_optimization(run: Run) -> None:
         per_step = loop.batch_size * loop.grad_accum * run.accelerator.num_processes
         steps_per_epoch = max(1, math.ceil(len(run.train.features) / per_step))
     run.total_steps = loop.max_steps or max(1, math.ceil(loop.epochs * steps_per_epoch))
+    if run.fsdp:  # sharded here, before the optimizer sees the (now sharded) parameters
+        shard(run.model, run.accelerator.device)
+        if run.accelerator.mixed_precision == "bf16":
+            mixed_precision_forward(run.model, run.accelerator.device)
     run.trainable = [p for p in run.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(run.trainable, lr=loop.lr, weight_decay=loop.weight_decay)
     run.scheduler = get_scheduler("linear", optimizer, num_warmup_steps=int(loop.warmup_ratio * run.total_steps),
                                   num_training_steps=run.total_steps)
-    run.model, run.optimizer = run.accelerator.prepare(run.model, optimizer)
+    if run.fsdp:
+        run.optimizer = run.accelerator.prepare(optimizer)
+    else:
+        run.model, run.optimizer = run.accelerator.prepare(run.model, optimizer)
     run.steps_per_epoch = steps_per_epoch
 
 
@@ -169,8 +186,11 @@ def _resume(run: Run) -> None:
     problems = []
     for checkpoint in candidates:
         try:
-            run.state = load_checkpoint(checkpoint, run.accelerator.unwrap_model(run.model), run.optimizer,
-                                        run.scheduler)
+            if run.sharded:  # every process reads its own shard
+                run.state = load_sharded_checkpoint(checkpoint, run.model, run.optimizer.optimizer, run.scheduler)
+            else:
+                run.state = load_checkpoint(checkpoint, run.accelerator.unwrap_model(run.model), run.optimizer,
+                                            run.scheduler)
         except CheckpointError as exc:
             problems.append(str(exc))
             run.emit("checkpoint_skipped", {"checkpoint": str(checkpoint), "reason": str(exc)})
@@ -195,7 +215,7 @@ def _train_steps(run: Run) -> float:
         if state["batches_in_epoch"]:
             loader = run.accelerator.skip_first_batches(loader, state["batches_in_epoch"])
         for batch in loader:
-            loss, metrics = _micro_step(run, batch)
+            step_loss, metrics = _micro_step(run, batch)
             tokens += int(batch["attention_mask"].sum().item())
             rows += int(batch["attention_mask"].shape[0])
             state["batches_in_epoch"] += 1
@@ -203,7 +223,7 @@ def _train_steps(run: Run) -> float:
                 continue
             run.scheduler.step()
             state["step"] += 1
-            last_loss = run.accelerator.gather(loss.detach()[None]).mean().item()
+            last_loss = step_loss
             if not math.isfinite(last_loss):
                 raise TrainingError(f"step {state['step']}: the loss is {last_loss}; stopping before the weights are "
                                     "saved (check the data for extreme values, or lower --lr)")
@@ -222,14 +242,46 @@ def _train_steps(run: Run) -> float:
 
 
 def _micro_step(run: Run, batch: dict):
+    """One micro-batch. The loss of an optimizer step is the mean over every loss item (row, or
+    token for the generative loss) of all its micro-batches on all processes, whatever their
+    sizes: each micro-batch's mean is weighted by its items in backward and the gradients are
+    rescaled once the step's item count is known, so N processes, gradient accumulation and
+    token-budget batches all train what one large batch would. Returns (the step's loss once
+    the step is complete, else None; the task's metrics)."""
+    items = loss_items(run.task, batch)
     with run.accelerator.accumulate(run.model):
         loss, metrics = run.task.loss(run.model, batch)
-        run.accelerator.backward(loss)
+        run.accelerator.backward(loss * items)
+        run.window[0] += loss.detach().float().item() * items
+        run.window[1] += items
+        step_loss = None
         if run.accelerator.sync_gradients:
+            step_loss = _rescale_gradients(run)
             run.accelerator.clip_grad_norm_(run.trainable, 1.0)
         run.optimizer.step()
         run.optimizer.zero_grad()
-    return loss, metrics
+    return step_loss, metrics
+
+
+def loss_items(task, batch: dict) -> int:
+    """How many items a micro-batch's mean loss is over: the task's `loss_items(batch)`, else its rows."""
+    counter = getattr(task, "loss_items", None)
+    return int(counter(batch)) if counter is not None else int(batch["attention_mask"].shape[0])
+
+
+def _rescale_gradients(run: Run) -> float:
+    """Turn the accumulated Σ items·∇mean (averaged over processes, divided by accumulation
+    steps) into the gradient of the mean over the step's items; returns that mean loss."""
+    accelerator = run.accelerator
+    totals = torch.tensor([run.window[0], float(run.window[1])], dtype=torch.float64, device=accelerator.device)
+    loss_sum, count = accelerator.reduce(totals, reduction="sum").tolist()
+    run.window = [0.0, 0]
+    count = max(count, 1.0)
+    factor = accelerator.num_processes * run.loop.grad_accum / count
+    for parameter in run.trainable:
+        if parameter.grad is not None:
+            parameter.grad.mul_(factor)
+    return loss_sum / count
 
 
 def _after_step(run: Run, record: dict) -> None:
@@ -241,7 +293,9 @@ def _after_step(run: Run, record: dict) -> None:
     if step % loop.log_every == 0 or evaluated:
         run.log.write(record)
     run.emit("step", record)
-    if step % loop.save_every == 0 and step < run.total_steps:
+    if step % loop.save_every == 0 and step < run.total_steps and run.sharded:
+        save_sharded_checkpoint(run.output, run.model, run.optimizer.optimizer, run.scheduler, dict(run.state))
+    elif step % loop.save_every == 0 and step < run.total_steps:
         run.accelerator.wait_for_everyone()
         if run.accelerator.is_main_process:
             save_checkpoint(run.output, run.accelerator.unwrap_model(run.model), run.optimizer, run.scheduler,
@@ -261,7 +315,7 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
     accelerator = run.accelerator
     accelerator.wait_for_everyone()
     # every rank takes part: under FSDP / ZeRO-3 this gathers the sharded weights into one state dict
-    full_state = accelerator.get_state_dict(run.model)
+    full_state = full_state_dict(run.model) if run.sharded else accelerator.get_state_dict(run.model)
     if accelerator.is_main_process:
         backbone_state = {k[len("backbone."):]: v for k, v in full_state.items() if k.startswith("backbone.")}
         manifest = run.task.manifest()

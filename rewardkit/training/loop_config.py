@@ -50,6 +50,8 @@ class LoopConfig:
     train_layers: int | None = option(None, "partial fine-tuning: train only the top N blocks (+ final norm/head)")
     cache_frozen: bool = option(False, "with --train-layers: run the frozen blocks once per row and reuse their "
                                        "output (several x faster epochs)")
+    fsdp: bool = option(False, "shard weights, gradients and optimizer state over the processes (FSDP2, "
+                               "torch fully_shard; under torchrun or accelerate launch, gloo or NCCL)")
     dtype: str = option("fp32", "precision of the stored weights: fp32 or bf16")
     mixed_precision: str = option("auto", "auto (bf16 autocast where the device computes bf16 natively), no, bf16")
     gradient_checkpointing: bool = option(True, "recompute activations in backward: ~10% slower, far less memory")
@@ -91,6 +93,12 @@ class LoopConfig:
             problems.append("--cache-frozen needs --train-layers N (only the top N blocks train)")
         if self.cache_frozen and self.freeze_embeddings is False:
             problems.append("--cache-frozen needs frozen input embeddings (the bottom blocks' output must not change)")
+        if self.fsdp and self.cache_frozen:
+            problems.append("--cache-frozen does not work with --fsdp: each process holds only a shard of the frozen "
+                            "blocks' weights; use DDP (plain torchrun, no --fsdp) for it")
+        if self.fsdp and self.lora:
+            problems.append("--lora with --fsdp is not supported yet: LoRA's adapters are small, so train them with DDP "
+                            "(plain torchrun, no --fsdp), where every process holds the frozen base")
         return problems
 
     def precision(self) -> Precision:

@@ -9,6 +9,7 @@ import torch
 from rewardkit.errors import ConfigError
 from rewardkit.models.loading import load_backbone, load_tokenizer, require_safetensors, resolve_model_path
 from rewardkit.models.manifest import ModelManifest, write_manifest
+from rewardkit.training.fsdp import unsharded_class_name
 from rewardkit.training.loop_config import LoopConfig
 
 
@@ -98,9 +99,24 @@ def save_trained(model, tokenizer, output: str | Path, manifest: ModelManifest, 
     else:
         model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    _unsharded_architecture(tmp, model)
     write_manifest(tmp, manifest)
     (output / "rewardkit.json").unlink(missing_ok=True)
     for item in sorted(tmp.iterdir(), key=lambda p: p.name == "rewardkit.json"):
         os.replace(item, output / item.name)
     tmp.rmdir()
     return output
+
+
+def _unsharded_architecture(directory: Path, model) -> None:
+    """config.json names the model's own class, not the FSDP<Class> that fully_shard swapped in."""
+    import json
+
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        return
+    config = json.loads(config_file.read_text())
+    sharded, plain = type(model).__name__, unsharded_class_name(model)
+    if sharded != plain and config.get("architectures") == [sharded]:
+        config["architectures"] = [plain]
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

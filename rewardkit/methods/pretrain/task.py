@@ -52,6 +52,10 @@ class PretrainTask(TemplatedTask):
         targets = batch["input_ids"][:, 1:][keep]  # (N,)
         return backbone.get_output_embeddings()(selected), targets  # (N, V): only response positions
 
+    def loss_items(self, batch) -> int:
+        """The loss is a mean over response tokens: steps weight micro-batches by them."""
+        return int(batch["loss_mask"][:, 1:].sum())
+
     def loss(self, forward, batch):
         logits, targets = forward(batch)
         loss = masked_lm_loss(logits, targets)
