@@ -139,3 +139,57 @@ def test_fsdp_refuses_what_it_cannot_do_before_any_model_loads():
         LoopConfig(fsdp=True, train_layers=2, cache_frozen=True)
     with pytest.raises(ConfigError, match="--lora with --fsdp"):
         LoopConfig(fsdp=True, lora=True)
+
+
+# ---- sharded scoring ------------------------------------------------------------------------
+
+def test_batches_are_split_by_tokens_deterministically():
+    from rewardkit.scoring.distributed import balance
+
+    parts = balance([100, 10, 60, 40, 30, 20], 2)
+    assert sorted(i for part in parts for i in part) == list(range(6))
+    loads = [sum([100, 10, 60, 40, 30, 20][i] for i in part) for part in parts]
+    assert abs(loads[0] - loads[1]) <= 10 and parts == balance([100, 10, 60, 40, 30, 20], 2)
+    assert balance([5, 5], 3)[2] == []  # more processes than batches: some get none
+
+
+def test_two_processes_share_the_scoring_and_get_exactly_one_process_numbers(tmp_path, tiny_model_dir, pairs):
+    report = str(tmp_path / "rank{rank}.json")
+    result = torchrun({"score": {"model": str(tiny_model_dir), "pairs": str(pairs), "report": report}},
+                      extra=("--master_port", str(free_port())))
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads(Path(report.format(rank=r)).read_text()) for r in (0, 1)]
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    scorer = load_reward_model(str(tiny_model_dir), dtype="fp32")
+    alone = scorer.compare([r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows])
+    assert ranks[0]["p"] == alone and ranks[1]["p"] == alone  # bit for bit, on every process
+    assert all(r["rows_run_here"] > 0 for r in ranks)  # both processes ran forward passes …
+    assert sum(r["rows_run_here"] for r in ranks) == scorer.engine.stats["rows"]  # … and no row twice
+
+
+@pytest.mark.parametrize("command", ["score", "eval", "label"])
+def test_score_eval_and_label_on_two_processes_write_what_one_process_writes(tmp_path, tiny_model_dir, pairs, command):
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+
+    data = pairs
+    if command == "label":
+        rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+        data = tmp_path / "candidates.jsonl"
+        data.write_text("".join(json.dumps({"prompt": r["prompt"], "responses": [r["chosen"], r["rejected"], "maybe"]})
+                                + "\n" for r in rows[:12]))
+    outputs = {n: tmp_path / f"{n}-process" / ("out" if command == "eval" else "out.jsonl") for n in (1, 2)}
+    arguments = {n: [command, "--model", str(tiny_model_dir), "--data", str(data), "--output", str(outputs[n]),
+                     "--dtype", "fp32"] for n in (1, 2)}
+    alone = CliRunner().invoke(app, arguments[1])
+    assert alone.exit_code == 0, alone.output
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(free_port()), "-m", "rewardkit.cli.main", *arguments[2]], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stderr[-3000:]
+    written = outputs[1] / "scores.jsonl" if command == "eval" else outputs[1]
+    assert written.read_bytes() == (outputs[2] / "scores.jsonl" if command == "eval" else outputs[2]).read_bytes()
+    if command == "eval":
+        first, second = (json.loads((outputs[n] / "results.json").read_text()) for n in (1, 2))
+        assert first["accuracy"] == second["accuracy"] and first["ece"] == second["ece"]

@@ -9,11 +9,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rewardkit.cli.common import DTYPE_HELP, console, out, user_errors
+from rewardkit.scoring.distributed import is_writer, sharded_scoring
 
 
 def _progress():
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console)
+                    TimeRemainingColumn(), console=console, disable=not is_writer())
 
 
 @user_errors
@@ -25,14 +26,20 @@ def eval_command(
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None, help="token limit per judge prompt (truncation keeps the verdict)"),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
-                                              "compile, or auto (by machine; see README 'CPU backends')"),
+                                              "compile, or auto (by machine; see docs/cpu-backends.md)"),
     max_batch_tokens: int = typer.Option(8192, help="token budget per forward batch"),
     one_order: bool = typer.Option(False, "--one-order", help="score a single (seeded) order instead of both"),
     ratings: Optional[List[Path]] = typer.Option(None, help="held-out rated responses: per-attribute correlation "
                                                            "of the model's heads and of its reward"),
     seed: int = typer.Option(0),
 ):
-    """Accuracy, per-subset/section scores, position consistency, calibration and length bias."""
+    """Accuracy, per-subset/section scores, position consistency, calibration and length bias.
+    Under `torchrun --nproc_per_node N` the processes share the scoring (same numbers; rank 0 writes)."""
+    with sharded_scoring():
+        _evaluate(model, data, output, max_pairs, dtype, max_length, backend, max_batch_tokens, one_order, ratings, seed)
+
+
+def _evaluate(model, data, output, max_pairs, dtype, max_length, backend, max_batch_tokens, one_order, ratings, seed):
     from rewardkit.data import load_pairs
     from rewardkit.eval import evaluate_files, write_report
     from rewardkit.methods.load import load_reward_model
@@ -50,6 +57,8 @@ def eval_command(
         from rewardkit.eval import evaluate_ratings
 
         results["ratings"] = evaluate_ratings(scorer, [str(r) for r in ratings])
+    if not is_writer():
+        return
     write_report(output, results, rows, model=str(model))
     table = Table("file", "pairs", "accuracy", "consistency", "ECE")
     for name, r in results["per_file"].items():
@@ -67,9 +76,15 @@ def score_command(
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
-                                              "compile, or auto (by machine; see README 'CPU backends')"),
+                                              "compile, or auto (by machine; see docs/cpu-backends.md)"),
 ):
-    """Score every pair of a file: P(chosen/response_a is better), both orders averaged."""
+    """Score every pair of a file: P(chosen/response_a is better), both orders averaged.
+    Under `torchrun --nproc_per_node N` the processes share the scoring (same numbers; rank 0 writes)."""
+    with sharded_scoring():
+        _score(model, data, output, dtype, max_length, backend)
+
+
+def _score(model, data, output, dtype, max_length, backend):
     from rewardkit.data import load_response_pairs
     from rewardkit.methods.load import load_reward_model
     from rewardkit.types import prompt_to_json
@@ -86,6 +101,8 @@ def score_command(
         records = pairs
         firsts, seconds = [p.response_a for p in records], [p.response_b for p in records]
     details = scorer.compare_details([r.prompt for r in records], firsts, seconds)
+    if not is_writer():
+        return
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w") as handle:
         for record, first, second, d in zip(records, firsts, seconds, details):

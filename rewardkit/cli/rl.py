@@ -49,16 +49,20 @@ def label_command(
     strategy: str = typer.Option("round_robin", help="ranking strategy"),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
-    """Turn candidate sets into preference pairs: best vs worst, with the score gap as margin."""
+    """Turn candidate sets into preference pairs: best vs worst, with the score gap as margin.
+    Under `torchrun --nproc_per_node N` the processes share the scoring (same pairs; rank 0 writes)."""
     from rewardkit.data import write_pairs
     from rewardkit.methods.load import load_reward_model
     from rewardkit.ranking.best_of_n import label_pairs, read_candidates
+    from rewardkit.scoring.distributed import is_writer, sharded_scoring
 
     sets = read_candidates(data)
-    scorer = load_reward_model(model, dtype=dtype)
-    pairs = label_pairs(scorer, sets, strategy=strategy)
-    write_pairs(output, pairs)
-    out.print(f"wrote {len(pairs)} pairs to {output}")
+    with sharded_scoring():
+        scorer = load_reward_model(model, dtype=dtype)
+        pairs = label_pairs(scorer, sets, strategy=strategy)
+    if is_writer():
+        write_pairs(output, pairs)
+        out.print(f"wrote {len(pairs)} pairs to {output}")
 
 
 def register(app: typer.Typer) -> None:

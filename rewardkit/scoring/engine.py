@@ -17,6 +17,7 @@ import torch
 
 from rewardkit.models.heads import last_hidden, last_positions
 from rewardkit.models.precision import autocast_of
+from rewardkit.scoring.distributed import active_shards, balance, gather
 
 Head = Callable[[torch.Tensor], torch.Tensor]  # (B, H) hidden → (B, K) scores
 
@@ -70,31 +71,40 @@ class ScoringEngine:
                 raise ValueError(f"request {index} has an empty suffix; the score position must be in the suffix")
             key = request.prefix if self._worth_caching(request) else ()
             groups.setdefault(key, []).append(index)
-        results: list[torch.Tensor | None] = [None] * len(requests)
+        units = []  # (prefix, request indices, rows): the batches one process would run, in its order
         for prefix, indices in groups.items():
             rows = [requests[i].suffix if prefix else requests[i].prefix + requests[i].suffix for i in indices]
-            for index, score in zip(indices, self._run_group(prefix, rows)):
-                results[index] = score
-        return torch.stack(results)  # type: ignore[arg-type]
+            for chunk in self._batches(prefix, rows):
+                units.append((prefix, [indices[i] for i in chunk], [rows[i] for i in chunk]))
+        shards = active_shards()  # scoring shared among processes (scoring/distributed.py)
+        mine = range(len(units)) if shards is None else balance(
+            [len(prefix) + sum(map(len, rows)) for prefix, _, rows in units], shards[1])[shards[0]]
+        scores: dict[int, torch.Tensor] = {}
+        current, cache = None, None  # one prefix cache at a time: a group's batches are consecutive
+        for unit in mine:
+            prefix, indices, rows = units[unit]
+            if prefix != current:
+                current, cache = prefix, self._prefix_cache(prefix) if prefix else None
+            for index, score in zip(indices, self._forward_halving(rows, prefix, cache)):
+                scores[index] = score.cpu() if shards else score
+        if shards is not None:
+            scores = gather(scores)
+        return torch.stack([scores[i] for i in range(len(requests))])
 
     def _worth_caching(self, request: ScoreRequest) -> bool:
         n = len(request.prefix)
         return self.use_prefix_cache and n >= self.min_cached_prefix and n >= self.min_prefix_share * request.length
 
-    def _run_group(self, prefix: tuple[int, ...], rows: list[tuple[int, ...]]) -> list[torch.Tensor]:
-        cache = self._prefix_cache(prefix) if prefix else None
+    def _batches(self, prefix: tuple[int, ...], rows: list[tuple[int, ...]]) -> list[list[int]]:
+        """Row indices of each forward batch: longest rows first, as many per batch as the token budget allows."""
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        out: list[torch.Tensor | None] = [None] * len(rows)
-        start = 0
+        batches, start = [], 0
         while start < len(order):
             width = len(prefix) + len(rows[order[start]])
             size = max(1, self.max_batch_tokens // max(1, width))
-            chunk = order[start:start + size]
-            scores = self._forward_halving([rows[i] for i in chunk], prefix, cache)
-            for i, score in zip(chunk, scores):
-                out[i] = score
-            start += len(chunk)
-        return out  # type: ignore[return-value]
+            batches.append(order[start:start + size])
+            start += size
+        return batches
 
     def _forward_halving(self, rows, prefix, cache) -> list[torch.Tensor]:
         try:
