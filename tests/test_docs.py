@@ -136,7 +136,7 @@ def test_the_layout_page_names_every_module_and_only_modules_that_exist():
     named = set(re.findall(r"[\w]+\.py", tree))
     package = ROOT / "rewardkit"
     files = {p.name for p in package.rglob("*.py")} | {p.name for p in (ROOT / "bench").glob("*.py")
-                                                     if p.name in ("common.py", "quality_study.py")}
+                                                     if p.name in ("common.py", "quality_study.py", "gpu_check.py")}
     scripts = {p.name for p in (ROOT / "scripts").glob("*.py")} | {"tiny.py"}
     missing = sorted(p.relative_to(ROOT).as_posix() for p in package.rglob("*.py")
                      if p.name not in named and p.name != "__init__.py")

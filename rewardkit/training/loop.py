@@ -86,7 +86,8 @@ def run_training(method, loop: LoopConfig, options, on_event: Event | None = Non
     train_records = _records(task, loop.data, loop, loop.max_pairs, "--data")  # bad data fails before any model loads
     eval_records = _records(task, loop.eval_data, loop, loop.eval_max_pairs, "--eval-data") if loop.eval_data else None
     run = Run(loop, task, _accelerator(loop), emit, Path(loop.output))
-    run.fsdp = loop.fsdp and run.accelerator.num_processes > 1  # one process: nothing to shard
+    # one process sharded over itself only when a process group is already set up (the GPU check)
+    run.fsdp = loop.fsdp and (run.accelerator.num_processes > 1 or torch.distributed.is_initialized())
     # accelerate's own FSDP (`accelerate launch --config_file examples/accelerate/fsdp.yaml`, GPUs)
     # shards the model in prepare(); checkpoints and the final save then take the sharded path too
     run.sharded = run.fsdp or str(run.accelerator.distributed_type).endswith("FSDP")

@@ -86,10 +86,12 @@ class BradleyTerryTask(TemplatedTask):
     @torch.inference_mode()
     def saved_config(self, forward, batches: Iterable[dict]) -> dict:
         """The reward mean and std over training responses, where OpenRLHF's
-        `--normalize_reward` reads them (`config.mean`, `config.std`)."""
+        `--normalize_reward` reads them (`config.mean`, `config.std`), and `problem_type`
+        "regression", which makes vLLM return the reward itself rather than its sigmoid
+        (models/vllm_layout.py)."""
         rewards = torch.cat([torch.cat(forward(batch)) for batch in batches]).float()
         std = rewards.std().item() if rewards.numel() > 1 else 1.0
-        return {"mean": rewards.mean().item(), "std": std if std > 1e-6 else 1.0}
+        return {"mean": rewards.mean().item(), "std": std if std > 1e-6 else 1.0, "problem_type": "regression"}
 
     def manifest(self) -> ModelManifest:
         return ModelManifest(kind=KIND, template=self.template.to_dict(), max_length=self.loop.max_length,

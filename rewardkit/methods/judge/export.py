@@ -28,6 +28,7 @@ def export_sequence_classifier(judge, output: str | Path) -> Path:
     source = judge.model
     config = AutoConfig.for_model(**{**source.config.to_dict(), "num_labels": 1})
     config.pad_token_id = judge.tokenizer.pad_token_id
+    # problem_type stays unset: vLLM then applies the sigmoid, P(A) (models/vllm_layout.py)
     try:
         classifier = AutoModelForSequenceClassification.from_config(config)
     except ValueError as exc:
