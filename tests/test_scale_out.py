@@ -193,3 +193,21 @@ def test_score_eval_and_label_on_two_processes_write_what_one_process_writes(tmp
     if command == "eval":
         first, second = (json.loads((outputs[n] / "results.json").read_text()) for n in (1, 2))
         assert first["accuracy"] == second["accuracy"] and first["ece"] == second["ece"]
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_the_deepspeed_configs_load_through_accelerates_plugin_as_the_loop_needs_them(stage):
+    """DeepSpeed itself is not installed here (see docs/scale-out.md); its accelerate plugin is,
+    and it reads our configs: the ZeRO stage, the loop's own gradient clipping (1.0), and for
+    ZeRO-3 the 16-bit gather on save that lets one process write the whole final model."""
+    import yaml
+    from accelerate.utils import DeepSpeedPlugin
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "accelerate"
+                             / f"deepspeed_zero{stage}.yaml").read_text())
+    assert config["distributed_type"] == "DEEPSPEED" and config["mixed_precision"] == "bf16"
+    plugin = DeepSpeedPlugin(**config["deepspeed_config"])
+    zero = plugin.deepspeed_config["zero_optimization"]
+    assert plugin.zero_stage == stage and zero["stage"] == stage
+    assert plugin.deepspeed_config["gradient_clipping"] == 1.0  # what the loop clips to (training/loop.py)
+    assert zero["stage3_gather_16bit_weights_on_model_save"] is (stage == 3)

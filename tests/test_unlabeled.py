@@ -154,12 +154,14 @@ def test_a_self_training_round_raises_accuracy_and_resumes_by_round(tmp_path, ti
     labeled = write(tmp_path / "l.jsonl", rows(8, 0, GOOD[:1], BAD[:1]))
     unlabeled = write(tmp_path / "u.jsonl", rows(96, 1))
     held = write(tmp_path / "held.jsonl", rows(40, 2))
-    loop = judge_loop(tmp_path, tiny_model_dir, epochs=30, eval_data=[str(held)])
+    # 40 epochs: at 30 the gain hung on fp32 rounding (0.675 → 0.775 with AVX-512 kernels, 0.675 → 0.625 with
+    # ATEN_CPU_CAPABILITY=avx2); at 40 both kernel sets give 0.75 → 0.90–0.925, pseudo-labels all right
+    loop = judge_loop(tmp_path, tiny_model_dir, epochs=40, eval_data=[str(held)])
     options = SelfTrainConfig(labeled=[str(labeled)], unlabeled=[str(unlabeled)], rounds=1, threshold=0.6)
     result = self_train(loop, JudgeConfig(label_smoothing=0.1), options)
     first, second = result["rounds"]
     assert second["pseudo"]["kept"] > 0 and second["pseudo"]["pseudo_label_accuracy"] > 0.8
-    assert second["eval_accuracy"] > first["eval_accuracy"] + 0.05, (first, second)  # 0.675 → 0.775 here
+    assert second["eval_accuracy"] > first["eval_accuracy"] + 0.05, (first, second)
     out = tmp_path / "self"
     assert (out / "report.md").is_file() and (out / "self_training.png").is_file()
     assert load_reward_model(str(out / "round-1")).kind == "generative_judge"
