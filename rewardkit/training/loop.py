@@ -250,14 +250,17 @@ def _micro_step(run: Run, batch: dict):
     token-budget batches all train what one large batch would. Returns (the step's loss once
     the step is complete, else None; the task's metrics)."""
     items = loss_items(run.task, batch)
+    # DeepSpeed's engine owns (and partitions) the gradients, so there each micro-batch's mean is
+    # used as it is: the rescaling below needs the gradients in the parameters
+    weighted = not str(run.accelerator.distributed_type).endswith("DEEPSPEED")
     with run.accelerator.accumulate(run.model):
         loss, metrics = run.task.loss(run.model, batch)
-        run.accelerator.backward(loss * items)
+        run.accelerator.backward(loss * items if weighted else loss)
         run.window[0] += loss.detach().float().item() * items
         run.window[1] += items
         step_loss = None
         if run.accelerator.sync_gradients:
-            step_loss = _rescale_gradients(run)
+            step_loss = _rescale_gradients(run, apply=weighted)
             run.accelerator.clip_grad_norm_(run.trainable, 1.0)
         run.optimizer.step()
         run.optimizer.zero_grad()
@@ -270,7 +273,7 @@ def loss_items(task, batch: dict) -> int:
     return int(counter(batch)) if counter is not None else int(batch["attention_mask"].shape[0])
 
 
-def _rescale_gradients(run: Run) -> float:
+def _rescale_gradients(run: Run, *, apply: bool = True) -> float:
     """Turn the accumulated Σ items·∇mean (averaged over processes, divided by accumulation
     steps) into the gradient of the mean over the step's items; returns that mean loss."""
     accelerator = run.accelerator
@@ -279,7 +282,7 @@ def _rescale_gradients(run: Run) -> float:
     run.window = [0.0, 0]
     count = max(count, 1.0)
     factor = accelerator.num_processes * run.loop.grad_accum / count
-    for parameter in run.trainable:
+    for parameter in run.trainable if apply else ():
         if parameter.grad is not None:
             parameter.grad.mul_(factor)
     return loss_sum / count
