@@ -30,7 +30,8 @@ def load_reward_model(path_or_name, dtype=None, device: str | None = None, *, ma
     precision = scoring_precision(dtype, manifest.precision if manifest else None, choose_device(device))
     options = ScorerOptions(dtype=precision.weights_dtype, device=device, max_batch_tokens=max_batch_tokens,
                             use_prefix_cache=use_prefix_cache, max_length=max_length,
-                            trust_remote_code=trust_remote_code, backend=backend)
+                            trust_remote_code=trust_remote_code, backend=backend,
+                            merge_adapters=precision.autocast is None)
     scorer = method.load_scorer(resolved, manifest, options)
     if isinstance(getattr(scorer, "model", None), torch.nn.Module):  # a registered method's scorer may hold none
         set_autocast(scorer.model, precision)

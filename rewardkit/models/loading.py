@@ -102,13 +102,13 @@ def scoring_length(model, requested: int | None) -> int:
 
 
 def load_classifier(path: str, *, dtype=None, device: str | None = None, trust_remote_code: bool = False,
-                    num_labels: int | None = None):
+                    num_labels: int | None = None, merge: bool = True):
     """(model, tokenizer) for a `…ForSequenceClassification` directory (or a LoRA adapter over
     one), in eval mode; safetensors only."""
     from transformers import AutoModelForSequenceClassification
 
     if Path(path, "adapter_config.json").is_file():
-        return load_adapter(path, dtype=dtype, device=device, classifier=True)
+        return load_adapter(path, dtype=dtype, device=device, classifier=True, merge=merge)
     require_safetensors(path)
     target = choose_device(device)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
@@ -119,14 +119,15 @@ def load_classifier(path: str, *, dtype=None, device: str | None = None, trust_r
     return model.to(target).eval(), tokenizer
 
 
-def load_causal_lm_or_adapter(path: str, dtype=None, device: str | None = None, trust_remote_code: bool = False):
-    """A causal LM from a directory, a LoRA adapter directory (merged) or any model name."""
+def load_causal_lm_or_adapter(path: str, dtype=None, device: str | None = None, trust_remote_code: bool = False,
+                              merge: bool = True):
+    """A causal LM from a directory, a LoRA adapter directory (merged unless `merge` is False) or any model name."""
     if Path(path, "adapter_config.json").is_file():
-        return load_adapter(path, dtype=dtype, device=device)
+        return load_adapter(path, dtype=dtype, device=device, merge=merge)
     return load_backbone(path, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
 
-def load_adapter(path: str, *, dtype=None, device: str | None = None, classifier: bool = False):
+def load_adapter(path: str, *, dtype=None, device: str | None = None, classifier: bool = False, merge: bool = True):
     """A LoRA output saved without --merge-lora: base model + adapter, merged for fast scoring.
     For a classifier the adapter directory also holds the trained value head (peft saves the
     `score` module with a SEQ_CLS adapter)."""
@@ -148,6 +149,9 @@ def load_adapter(path: str, *, dtype=None, device: str | None = None, classifier
     else:
         base, _ = load_backbone(base_path, dtype=dtype, device=str(target))
     tokenizer = load_tokenizer(path)
-    model = PeftModel.from_pretrained(base, path).merge_and_unload()
+    model = PeftModel.from_pretrained(base, path)
+    # merged: one weight per layer, fastest; unmerged: W·x + B(A·x), as training computed it —
+    # under bf16 autocast the two round differently (load_reward_model keeps it unmerged there)
+    model = model.merge_and_unload() if merge else model.eval()
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(target).eval(), tokenizer

@@ -59,6 +59,9 @@ class ScorerOptions:
     max_length: int | None = None  # None: the model's own position limit, never the training cap
     trust_remote_code: bool = False
     backend: str = "eager"  # the decoder pass: eager, onnx, openvino, … or auto (models/backends.py)
+    # LoRA adapters merged into the weights (fastest), or kept apart: W·x + B(A·x) as training
+    # computed it, which load_reward_model asks for when the model scores under autocast
+    merge_adapters: bool = True
 
 
 @runtime_checkable

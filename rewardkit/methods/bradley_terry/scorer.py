@@ -52,7 +52,7 @@ class BradleyTerryScorer(PointwiseScorer):
 
 
 def load_bradley_terry(path: str, template: dict | None, options: ScorerOptions) -> BradleyTerryScorer:
-    model, tokenizer = load_classifier(path, dtype=options.dtype, device=options.device,
+    model, tokenizer = load_classifier(path, dtype=options.dtype, device=options.device, merge=options.merge_adapters,
                                        trust_remote_code=options.trust_remote_code)
     return BradleyTerryScorer(model, tokenizer, PromptTemplate.from_dict(template) if template else default_reward_template(),
                               max_length=options.max_length, max_batch_tokens=options.max_batch_tokens,

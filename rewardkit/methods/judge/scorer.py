@@ -132,7 +132,8 @@ class PairwiseJudge:
 def load_judge(path: str, template: dict | None, options: ScorerOptions) -> PairwiseJudge:
     """A judge from a directory (full weights or a LoRA adapter) or any causal LM; `template`
     is the saved one (None: the default judge template)."""
-    model, tokenizer = load_causal_lm_or_adapter(path, options.dtype, options.device, options.trust_remote_code)
+    model, tokenizer = load_causal_lm_or_adapter(path, options.dtype, options.device, options.trust_remote_code,
+                                                 merge=options.merge_adapters)
     return PairwiseJudge(model, tokenizer, PromptTemplate.from_dict(template) if template else default_judge_template(),
                          max_length=options.max_length, max_batch_tokens=options.max_batch_tokens,
                          use_prefix_cache=options.use_prefix_cache)
