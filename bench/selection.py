@@ -67,7 +67,7 @@ def main() -> None:
     from rewardkit.data import load_pairs
     from rewardkit.models import resolve_model_path
     from rewardkit.recipes.partial_finetune import PartialFineTune, fitting_pairs
-    from rewardkit.selection.embeddings import embed_pairs
+    from rewardkit.scoring.pair_embeddings import embed_pairs
     from rewardkit.selection.strategies import select
 
     work = Path(args.output)

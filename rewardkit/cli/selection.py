@@ -26,7 +26,7 @@ def _records(path: Path, what: str):
 
 def _embed(model: str, records, max_length):
     from rewardkit.methods.load import load_reward_model
-    from rewardkit.selection.embeddings import embed_pairs
+    from rewardkit.scoring.pair_embeddings import embed_pairs
 
     scorer = load_reward_model(model, max_length=max_length)
     return scorer, embed_pairs(scorer, records, model=model)
