@@ -92,6 +92,24 @@ def test_fsdp_on_two_processes_trains_what_one_process_trains(tmp_path, tiny_mod
         assert len(scorer.compare(["question 1?"], ["good answer"], ["bad wrong"])) == 1
 
 
+@pytest.mark.parametrize("method, merge", [("judge", False), ("bradley_terry", True)])
+def test_lora_under_fsdp_trains_what_one_process_trains_and_saves_adapters_or_merged_weights(tmp_path, tiny_model_dir,
+                                                                                             pairs, method, merge):
+    two = torchrun({"method": method, **options(tmp_path, tiny_model_dir, pairs, batch_size=4, fsdp=True, lora=True,
+                                                merge_lora=merge, output=str(tmp_path / "two"))})
+    assert two.returncode == 0, two.stderr[-3000:]
+    train_method(method, LoopConfig(**options(tmp_path, tiny_model_dir, pairs, lora=True, merge_lora=merge,
+                                              output=str(tmp_path / "one"))))
+    assert losses(tmp_path / "two") == pytest.approx(losses(tmp_path / "one"), abs=LOSS_TOLERANCE)
+    weights = "model.safetensors" if merge else "adapter_model.safetensors"  # merged: one ordinary model
+    first, second = load_file(tmp_path / "one" / weights), load_file(tmp_path / "two" / weights)
+    assert sorted(first) == sorted(second) and any("lora" in k for k in first) is not merge
+    assert max((first[k] - second[k]).abs().max().item() for k in first) < WEIGHT_TOLERANCE
+    question = (["question 1?"], ["good answer"], ["bad wrong"])
+    assert load_reward_model(str(tmp_path / "two")).compare(*question) == pytest.approx(
+        load_reward_model(str(tmp_path / "one")).compare(*question), abs=1e-6)
+
+
 def test_a_rank_killed_mid_run_resumes_from_sharded_checkpoints_to_the_uninterrupted_weights(tmp_path, tiny_model_dir,
                                                                                           pairs):
     job = {"method": "judge", **options(tmp_path, tiny_model_dir, pairs, batch_size=4, fsdp=True, max_steps=8,
@@ -137,8 +155,6 @@ def test_two_nodes_meet_through_c10d_rendezvous_and_train_what_one_process_train
 def test_fsdp_refuses_what_it_cannot_do_before_any_model_loads():
     with pytest.raises(ConfigError, match="--cache-frozen does not work with --fsdp"):
         LoopConfig(fsdp=True, train_layers=2, cache_frozen=True)
-    with pytest.raises(ConfigError, match="--lora with --fsdp"):
-        LoopConfig(fsdp=True, lora=True)
 
 
 # ---- sharded scoring ------------------------------------------------------------------------
@@ -167,8 +183,17 @@ def test_two_processes_share_the_scoring_and_get_exactly_one_process_numbers(tmp
     assert sum(r["rows_run_here"] for r in ranks) == scorer.engine.stats["rows"]  # … and no row twice
 
 
-@pytest.mark.parametrize("command", ["score", "eval", "label"])
-def test_score_eval_and_label_on_two_processes_write_what_one_process_writes(tmp_path, tiny_model_dir, pairs, command):
+def launch(arguments: list, processes: int) -> subprocess.CompletedProcess:
+    """`rewardkit …` in one process (as a user types it) or under torchrun with `processes`."""
+    launcher = [sys.executable, "-m", "rewardkit.cli.main"] if processes == 1 else [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
+        str(free_port()), "-m", "rewardkit.cli.main"]
+    return subprocess.run([*launcher, *arguments], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.parametrize("command", ["score", "eval", "label", "embed", "audit"])
+def test_scoring_commands_on_two_processes_write_what_one_process_writes(tmp_path, tiny_model_dir, pairs, command):
     from typer.testing import CliRunner
 
     from rewardkit.cli.main import app
@@ -179,20 +204,69 @@ def test_score_eval_and_label_on_two_processes_write_what_one_process_writes(tmp
         data = tmp_path / "candidates.jsonl"
         data.write_text("".join(json.dumps({"prompt": r["prompt"], "responses": [r["chosen"], r["rejected"], "maybe"]})
                                 + "\n" for r in rows[:12]))
-    outputs = {n: tmp_path / f"{n}-process" / ("out" if command == "eval" else "out.jsonl") for n in (1, 2)}
-    arguments = {n: [command, "--model", str(tiny_model_dir), "--data", str(data), "--output", str(outputs[n]),
-                     "--dtype", "fp32"] for n in (1, 2)}
+    if command == "audit":  # labels swapped: the tiny model's slight preference then disagrees with them
+        data = tmp_path / "swapped.jsonl"
+        data.write_text("".join(json.dumps({**r, "chosen": r["rejected"], "rejected": r["chosen"]}) + "\n"
+                                for r in map(json.loads, pairs.read_text().splitlines())))
+    name = {"eval": "out", "embed": "out.parquet"}.get(command, "out.jsonl")
+    outputs = {n: tmp_path / f"{n}-process" / name for n in (1, 2)}
+    extra = ["--dtype", "fp32", *(["--confidence", "0.50005"] if command == "audit" else [])]
+    arguments = {n: [command, "--model", str(tiny_model_dir), "--data", str(data), "--output", str(outputs[n]), *extra]
+                 for n in (1, 2)}
     alone = CliRunner().invoke(app, arguments[1])
     assert alone.exit_code == 0, alone.output
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                          str(free_port()), "-m", "rewardkit.cli.main", *arguments[2]], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    two = launch(arguments[2], 2)
     assert two.returncode == 0, two.stderr[-3000:]
-    written = outputs[1] / "scores.jsonl" if command == "eval" else outputs[1]
-    assert written.read_bytes() == (outputs[2] / "scores.jsonl" if command == "eval" else outputs[2]).read_bytes()
+    written = {n: outputs[n] / "scores.jsonl" if command == "eval" else outputs[n] for n in (1, 2)}
+    assert written[1].stat().st_size > 0  # something to compare: audit flags some pairs at this confidence
+    assert written[1].read_bytes() == written[2].read_bytes()
     if command == "eval":
         first, second = (json.loads((outputs[n] / "results.json").read_text()) for n in (1, 2))
         assert first["accuracy"] == second["accuracy"] and first["ece"] == second["ece"]
+
+
+def test_the_teacher_pass_of_distill_is_shared_and_its_verdicts_serve_any_number_of_processes(tmp_path, tiny_model_dir,
+                                                                                              pairs):
+    common = ["distill", "--teacher", str(tiny_model_dir), "--student", str(tiny_model_dir), "--data", str(pairs),
+              "--max-steps", "2", "--batch-size", "8", "--mixed-precision", "no", "--dtype", "fp32",
+              "--throughput-prompts", "2"]
+    for n in (1, 2):
+        result = launch([*common, "--output", str(tmp_path / f"p{n}")], n)
+        assert result.returncode == 0, result.stderr[-3000:]
+    verdicts = {n: tmp_path / f"p{n}" / "teacher_verdicts.json" for n in (1, 2)}
+    assert verdicts[1].read_bytes() == verdicts[2].read_bytes()  # shared by 2 processes, one process's numbers
+    assert json.loads((tmp_path / "p2" / "distill.json").read_text())["labels_reused"] is False
+    again = launch([*common, "--output", str(tmp_path / "p2"), "--max-steps", "1"], 1)  # 2 processes saved, 1 reads
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((tmp_path / "p2" / "distill.json").read_text())["labels_reused"] is True
+    assert "the teacher's verdicts from" in again.stderr
+
+
+def test_the_pool_pass_of_self_training_is_shared_and_resumes_with_another_number_of_processes(tmp_path,
+                                                                                               tiny_model_dir, pairs):
+    import shutil
+
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    unlabeled = tmp_path / "pool.jsonl"
+    unlabeled.write_text("".join(json.dumps({"prompt": r["prompt"], "response_a": r["rejected"],
+                                             "response_b": r["chosen"]}) + "\n" for r in rows))
+    output = tmp_path / "st"
+    arguments = ["self-train", "--model", str(tiny_model_dir), "--labeled", str(pairs), "--unlabeled", str(unlabeled),
+                 "--rounds", "1", "--keep-share", "0.5", "--max-steps", "2", "--batch-size", "8",
+                 "--mixed-precision", "no", "--dtype", "fp32", "--output", str(output)]
+    alone = launch(arguments, 1)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    one_process = (output / "verdicts-1.json").read_bytes()
+    shutil.rmtree(output / "round-1")
+    (output / "verdicts-1.json").unlink()
+    two = launch(arguments, 2)  # round 0 is kept; the pool pass is scored again, shared by 2 processes
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "round 0 already done" in two.stderr
+    assert (output / "verdicts-1.json").read_bytes() == one_process
+    shutil.rmtree(output / "round-1")
+    resumed = launch(arguments, 1)  # 2 processes saved the verdicts, 1 reuses them
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "the pool's verdicts from" in resumed.stderr
 
 
 @pytest.mark.parametrize("stage", [2, 3])

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from rewardkit.cli.common import out, user_errors
+from rewardkit.cli.common import DTYPE_HELP, out, user_errors
 
 
 def _records(path: Path, what: str):
@@ -24,11 +24,11 @@ def _records(path: Path, what: str):
     return records
 
 
-def _embed(model: str, records, max_length):
+def _embed(model: str, records, max_length, dtype: str = "auto"):
     from rewardkit.methods.load import load_reward_model
     from rewardkit.scoring.pair_embeddings import embed_pairs
 
-    scorer = load_reward_model(model, max_length=max_length)
+    scorer = load_reward_model(model, max_length=max_length, dtype=dtype)
     return scorer, embed_pairs(scorer, records, model=model)
 
 
@@ -38,11 +38,18 @@ def embed_command(
     data: Path = typer.Option(..., help="pair file (labeled or unlabeled)"),
     output: Path = typer.Option(..., help="Parquet file: row, id, source, subset, embedding"),
     max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
-    """One antisymmetric vector per pair (swapping the responses negates it), rows in input order."""
+    """One antisymmetric vector per pair (swapping the responses negates it), rows in input order.
+    Under `torchrun --nproc_per_node N` the processes share the passes (same vectors; rank 0 writes)."""
+    from rewardkit.scoring.distributed import is_writer, sharded_scoring
     from rewardkit.selection.embeddings import write_embeddings
 
-    _, embeddings = _embed(model, _records(data, "--data"), max_length)
+    records = _records(data, "--data")
+    with sharded_scoring():
+        _, embeddings = _embed(model, records, max_length, dtype)
+    if not is_writer():
+        return
     write_embeddings(output, embeddings)
     out.print(f"{len(embeddings)} pairs × {embeddings.vectors.shape[1]} dims → {output}")
 
@@ -160,17 +167,23 @@ def audit_command(
     output: Path = typer.Option(..., help="JSONL for review: the flagged pairs, most confident first"),
     confidence: float = typer.Option(0.8, help="flag when P(chosen better) ≤ 1 − this"),
     max_length: Optional[int] = typer.Option(None),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
-    """Pairs where a confident model disagrees with the label, with the evidence; nothing is dropped."""
+    """Pairs where a confident model disagrees with the label, with the evidence; nothing is dropped.
+    Under `torchrun --nproc_per_node N` the processes share the scoring (same flags; rank 0 writes)."""
     from rewardkit.data import load_pairs
     from rewardkit.errors import ConfigError
     from rewardkit.methods.load import load_reward_model
+    from rewardkit.scoring.distributed import is_writer, sharded_scoring
     from rewardkit.selection.audit import audit_pairs
 
     if not 0.5 < confidence < 1:
         raise ConfigError(f"--confidence must be in (0.5, 1), got {confidence}")
     pairs = load_pairs(data).records
-    rows = audit_pairs(load_reward_model(model, max_length=max_length), pairs, confidence=confidence)
+    with sharded_scoring():
+        rows = audit_pairs(load_reward_model(model, max_length=max_length, dtype=dtype), pairs, confidence=confidence)
+    if not is_writer():
+        return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     out.print(f"{len(rows)} of {len(pairs)} pairs flagged for review → {output} ({data} is unchanged)")

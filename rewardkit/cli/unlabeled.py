@@ -12,7 +12,8 @@ def _printer(kind: str, data: dict) -> None:
     if kind == "stage":
         console.print(f"[bold]{data['text']}[/]")
     elif kind == "resume" and "verdicts" in data:
-        console.print(f"round {data['round']}: the pool's verdicts from {data['verdicts']} (scored before a stop)")
+        whose = f"round {data['round']}: the pool's" if "round" in data else "the teacher's"
+        console.print(f"{whose} verdicts from {data['verdicts']} (scored before a stop)")
     elif kind == "resume" and "round" in data:
         console.print(f"round {data['round']} already done: skipped")
     elif kind == "done":

@@ -24,6 +24,7 @@ from typing import Callable
 
 from rewardkit.errors import ConfigError
 from rewardkit.recipes.saved_verdicts import judge_key, load_or_score
+from rewardkit.scoring.distributed import is_writer, sharded_scoring
 from rewardkit.training.loop_config import LoopConfig, option
 from rewardkit.types import PreferencePair
 
@@ -113,10 +114,12 @@ def distill(loop: LoopConfig, bt_options, options: DistillConfig, *, on_event: E
     report = {"teacher": options.teacher, "pairs": len(pairs), "hard_labels": options.hard_labels,
               "labeling_s": round(labeling_s, 1), "labels_reused": reused, "final_loss": summary.get("final_loss")}
     if held:
-        report["held_out"] = agreement(teacher, student, held)
-    report["throughput"] = throughput(teacher, student, held or labeled, options)
-    (output / "distill.json").write_text(json.dumps(report, indent=2))
-    (output / "distill_report.md").write_text(report_text(report))
+        with sharded_scoring():  # under torchrun the processes share it; one process's numbers
+            report["held_out"] = agreement(teacher, student, held)
+    report["throughput"] = throughput(teacher, student, held or labeled, options)  # each process its own
+    if is_writer():
+        (output / "distill.json").write_text(json.dumps(report, indent=2))
+        (output / "distill_report.md").write_text(report_text(report))
     return report
 
 

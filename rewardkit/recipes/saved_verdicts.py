@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
+from rewardkit.scoring.distributed import from_writer, is_writer, sharded_scoring, wait_for_writer
+
 
 def fingerprint(pairs: Sequence, *judge_identity: str) -> str:
     """sha256 over the pairs' texts (prompt, response_a, response_b) and what identifies the judge."""
@@ -55,20 +57,36 @@ def load_or_score(file: Path, key: str, count: int, score: Callable[[], list[flo
                   elsewhere: Sequence[Path] = ()) -> tuple[list[float], bool]:
     """(P(first is better) per pair, whether they were saved before). Looks in `file`, then in
     `elsewhere` (verdicts another recipe saved); scores and saves into `file` when none is of
-    this fingerprint and length."""
+    this fingerprint and length.
+
+    Under torchrun the processes share the scoring (`sharded_scoring`, the same numbers as one
+    process); rank 0 alone reads, decides for all and writes, so saved verdicts are reused
+    whatever the number of processes that scored them and that reads them now."""
+    found = from_writer(_saved(file, key, count, elsewhere) if is_writer() else None)
+    if found is not None:
+        probabilities, candidate = found
+        if candidate != str(file) and is_writer():
+            write_atomic(file, json.dumps({"fingerprint": key, "p_first": probabilities}))
+        wait_for_writer()
+        return probabilities, True
+    with sharded_scoring():
+        probabilities = [float(p) for p in score()]
+    if is_writer():
+        write_atomic(file, json.dumps({"fingerprint": key, "p_first": probabilities}))
+    wait_for_writer()
+    return probabilities, False
+
+
+def _saved(file: Path, key: str, count: int, elsewhere: Sequence[Path]) -> tuple[list[float], str] | None:
+    """(the saved verdicts, the file they were in) of this fingerprint and length, or None."""
     for candidate in (file, *elsewhere):
         try:
             record = json.loads(candidate.read_text(encoding="utf-8")) if candidate.is_file() else {}
         except (OSError, ValueError):
             record = {}
         if record.get("fingerprint") == key and len(record.get("p_first", [])) == count:
-            probabilities = [float(p) for p in record["p_first"]]
-            if candidate != file:
-                write_atomic(file, json.dumps({"fingerprint": key, "p_first": probabilities}))
-            return probabilities, True
-    probabilities = [float(p) for p in score()]
-    write_atomic(file, json.dumps({"fingerprint": key, "p_first": probabilities}))
-    return probabilities, False
+            return [float(p) for p in record["p_first"]], str(candidate)
+    return None
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -27,6 +27,7 @@ from typing import Callable
 
 from rewardkit.errors import ConfigError
 from rewardkit.recipes.saved_verdicts import judge_key, load_or_score, write_atomic
+from rewardkit.scoring.distributed import is_writer
 from rewardkit.training.loop_config import LoopConfig, option
 from rewardkit.types import PreferencePair, ResponsePair
 
@@ -169,9 +170,11 @@ def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_
         record.update({"trained_on": len(data), "labeled": len(labeled), "started_from": start_from,
                        "seconds": round(time.time() - started, 1),
                        **{k: v for k, v in summary.items() if k.startswith(("eval_", "final_loss"))}})
-        write_atomic(record_file, json.dumps(record, indent=2))
+        if is_writer():
+            write_atomic(record_file, json.dumps(record, indent=2))
         history.append(record)
-    write_report(output, history, options)
+    if is_writer():
+        write_report(output, history, options)
     return {"rounds": history}
 
 

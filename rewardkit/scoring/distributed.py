@@ -50,6 +50,27 @@ def sharded_scoring():
         _ACTIVE.reset(token)
 
 
+def joined() -> bool:
+    """Whether this process is one of several in a process group."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def from_writer(value):
+    """Rank 0's `value` on every process (a decision one process makes for all: reuse saved
+    verdicts or score again); `value` itself in one process."""
+    if not joined():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def wait_for_writer() -> None:
+    """Every process waits here until all arrive (after rank 0 wrote what the others read next)."""
+    if joined():
+        dist.barrier()
+
+
 def active_shards() -> tuple[int, int] | None:
     """(rank, number of processes) when scoring is being shared, else None."""
     if not _ACTIVE.get() or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:

@@ -51,6 +51,19 @@ def full_state_dict(module) -> dict[str, torch.Tensor]:
     return state
 
 
+def unsharded_copy(task, state: dict[str, torch.Tensor]):
+    """A whole, unsharded copy of the task's model (base and adapters) holding `state`, the
+    gathered weights — on one process, for what needs every weight at once (merging LoRA
+    adapters into the base). Only weights tied to a loaded one may be absent from `state`."""
+    copy, _ = task.load_model()
+    missing, unexpected = copy.load_state_dict(state, strict=False)
+    loaded = {id(p) for name, p in copy.named_parameters(remove_duplicate=False) if name in state}
+    untied = [name for name, p in copy.named_parameters(remove_duplicate=False) if name in missing and id(p) not in loaded]
+    if unexpected or untied:
+        raise RuntimeError(f"the gathered weights do not fit the model: unexpected {unexpected[:3]}, missing {untied[:3]}")
+    return copy
+
+
 def mixed_precision_forward(module, device: torch.device) -> None:
     """What accelerate does to a model it prepares for bf16, done to one it does not prepare
     (an FSDP model is sharded here, not by accelerate): the forward runs under bf16 autocast

@@ -31,7 +31,7 @@ from rewardkit.models.precision import Precision
 from rewardkit.training.batching import epoch_order, token_budget_batches
 from rewardkit.training.checkpoint import CheckpointError, checkpoints_newest_first, load_checkpoint, save_checkpoint
 from rewardkit.training.frozen_cache import FrozenBlockCache, decoder_states
-from rewardkit.training.fsdp import full_state_dict, mixed_precision_forward, shard
+from rewardkit.training.fsdp import full_state_dict, mixed_precision_forward, shard, unsharded_copy
 from rewardkit.training.loop_config import LoopConfig, describe_source
 from rewardkit.training.metrics_log import MetricsLog, plot_metrics
 from rewardkit.training.model_setup import save_trained
@@ -325,10 +325,14 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
         manifest = run.task.manifest()
         # how the evaluation above computed: a reload scores the same way (models/precision.py)
         manifest.precision = Precision(run.loop.dtype, "bf16" if accelerator.mixed_precision == "bf16" else None).to_dict()
-        save_trained(accelerator.unwrap_model(run.model).backbone, tokenizer, run.output, manifest,
-                     merge_lora=run.loop.merge_lora, state_dict=backbone_state)
+        model = accelerator.unwrap_model(run.model).backbone
+        if run.sharded and run.loop.lora and run.loop.merge_lora:  # merging needs whole weights, not shards
+            model = unsharded_copy(run.task, backbone_state)
+        save_trained(model, tokenizer, run.output, manifest, merge_lora=run.loop.merge_lora,
+                     state_dict=backbone_state)
         plot_metrics(run.log.records(), run.output / "training.png")
         (run.output / "summary.json").write_text(json.dumps(summary, indent=2))
+    accelerator.wait_for_everyone()  # what runs next on any process may load the saved model
     run.emit("done", summary)
     return summary
 

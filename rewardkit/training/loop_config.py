@@ -96,9 +96,6 @@ class LoopConfig:
         if self.fsdp and self.cache_frozen:
             problems.append("--cache-frozen does not work with --fsdp: each process holds only a shard of the frozen "
                             "blocks' weights; use DDP (plain torchrun, no --fsdp) for it")
-        if self.fsdp and self.lora:
-            problems.append("--lora with --fsdp is not supported yet: LoRA's adapters are small, so train them with DDP "
-                            "(plain torchrun, no --fsdp), where every process holds the frozen base")
         return problems
 
     def precision(self) -> Precision:

@@ -94,7 +94,7 @@ def save_trained(model, tokenizer, output: str | Path, manifest: ModelManifest, 
     shutil.rmtree(tmp, ignore_errors=True)
     if merge_lora and hasattr(model, "merge_and_unload"):
         model.merge_and_unload().save_pretrained(tmp, safe_serialization=True)
-    elif state_dict is not None and not hasattr(model, "peft_config"):
+    elif state_dict is not None:  # gathered from shards (FSDP); a peft model keeps only its adapters' part
         model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     else:
         model.save_pretrained(tmp, safe_serialization=True)
