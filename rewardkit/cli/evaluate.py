@@ -26,7 +26,7 @@ def eval_command(
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None, help="token limit per judge prompt (truncation keeps the verdict)"),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
-                                              "compile, or auto (by machine; see docs/cpu-backends.md)"),
+                                              "compile, auto (by machine; see docs/cpu-backends.md), or vllm (GPU; docs/scale-out.md)"),
     max_batch_tokens: int = typer.Option(8192, help="token budget per forward batch"),
     one_order: bool = typer.Option(False, "--one-order", help="score a single (seeded) order instead of both"),
     ratings: Optional[List[Path]] = typer.Option(None, help="held-out rated responses: per-attribute correlation "
@@ -76,7 +76,7 @@ def score_command(
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
-                                              "compile, or auto (by machine; see docs/cpu-backends.md)"),
+                                              "compile, auto (by machine; see docs/cpu-backends.md), or vllm (GPU; docs/scale-out.md)"),
 ):
     """Score every pair of a file: P(chosen/response_a is better), both orders averaged.
     Under `torchrun --nproc_per_node N` the processes share the scoring (same numbers; rank 0 writes)."""

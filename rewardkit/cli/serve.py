@@ -24,7 +24,7 @@ def serve_command(
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
-                                              "compile, or auto (by machine; see README 'CPU backends')"),
+                                              "compile, auto (by machine; see docs/cpu-backends.md), or vllm (GPU; docs/scale-out.md)"),
     read_timeout: float = typer.Option(10.0, help="seconds a client may stall while sending headers (then the "
                                                   "connection is closed) or a body (then 408)"),
     limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503"),

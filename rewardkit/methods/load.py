@@ -22,6 +22,11 @@ def load_reward_model(path_or_name, dtype=None, device: str | None = None, *, ma
     `max_length` for that). `backend` picks the decoder pass (see models/backends.py).
     `dtype`: "auto" (default) scores a trained model in the precision its training measured
     in, an untrained one in bf16 where native, else fp32; "fp32"/"bf16" force those weights."""
+    if backend == "vllm":
+        from rewardkit.methods.vllm_backend import check_vllm_available
+
+        check_vllm_available()  # before any model loads
+        device = "cpu"  # the PyTorch copy only feeds the export; vLLM gets the GPU
     resolved = resolve_model_path(path_or_name)
     manifest = read_manifest(resolved) if Path(resolved).is_dir() else None
     method = method_for_kind(manifest.kind if manifest else DEFAULT_SCORER_KIND)
@@ -36,7 +41,11 @@ def load_reward_model(path_or_name, dtype=None, device: str | None = None, *, ma
     if isinstance(getattr(scorer, "model", None), torch.nn.Module):  # a registered method's scorer may hold none
         set_autocast(scorer.model, precision)
     scorer.precision = precision
-    if backend != "eager":
+    if backend == "vllm":
+        from rewardkit.methods.vllm_backend import use_vllm
+
+        use_vllm(scorer, resolved, precision.weights_dtype)
+    elif backend != "eager":
         from rewardkit.models.backends import apply_backend
 
         apply_backend(scorer, backend)
