@@ -8,3 +8,10 @@ PYTHON=${PYTHON:-python3}
 # torch first, pinned: on our CPU machines this wheel lies on local disk; elsewhere PyPI serves it.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[dev,serve]"
+# The RL clients' own code at the versions the adapters are tested against (tests/test_rl_clients.py).
+# --no-deps: their GPU stacks (vLLM, DeepSpeed, flash-attn) are not needed to drive their reward paths.
+.venv/bin/python -c "import openrlhf, verl, ray, tensordict" 2>/dev/null || {
+  .venv/bin/python -m pip install --quiet --no-deps "openrlhf==0.11.2" "verl==0.9.1" "ray==2.60.0" "tensordict==0.15.3" \
+      "codetiming==1.4.0" "orjson>=3.9" "pyvers==0.2.3"
+  .venv/bin/python -m pip install --quiet "aiohttp>=3.9" "pylatexenc>=2.10" "hydra-core>=1.3" "msgpack>=1.0" "jsonschema>=4.0"
+}

@@ -10,6 +10,15 @@ Modes:
   round_robin  every completion of a prompt against every other, aggregated with
                Bradley–Terry into a score per completion (centred within the group), no
                reference needed; GRPO's per-group advantage normalisation fits it exactly.
+               A pointwise model (Bradley–Terry) scores each completion alone, centred
+               the same way. Under multi-process training TRL spreads one prompt's group
+               over the ranks; the ranks then share their completions first, so every
+               completion is ranked within its whole group, as in one process.
+
+References: a column's text as it is; a number (a math answer, 3.5) as its text; None or
+blank text means "no reference" — a pointwise model needs none, a judge gives that row None
+(TRL turns it into NaN and leaves the row out), with a warning. The same rule holds for
+OpenRLHF labels and verl's ground truth (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -30,9 +39,24 @@ def _prompt(value: Any, index: int) -> Prompt:
         raise RewardKitError(f"{exc.field}: {exc}") from None
 
 
+def _reference_text(value: Any, index: int, column: str) -> str | None:
+    """A reference cell as text, or None for "no reference" (None, blank text)."""
+    from rewardkit.serve.queries import QueryError, label_reference
+
+    if value is None or isinstance(value, (str, int, float)):
+        try:
+            return label_reference(value)
+        except QueryError as exc:
+            raise RewardKitError(f"{column}[{index}]: {exc}") from None
+    text = _completion(value, index, column)  # a message list
+    return text if text.strip() else None
+
+
 def _completion(value: Any, index: int, what: str = "completions") -> str:
     if isinstance(value, str):
         return value
+    if not isinstance(value, (list, tuple)):
+        raise RewardKitError(f"{what}[{index}]: expected text or a list of messages, got {type(value).__name__}")
     # conversational: a list of messages, the generated assistant turn(s)
     try:
         messages = [message_from_dict(m, f"{what}[{index}][{i}]") for i, m in enumerate(value)]
@@ -65,8 +89,10 @@ class JudgeRewardFunction:
         if references is None:
             raise RewardKitError(f"mode 'reference' needs a dataset column '{self.reference_column}' with a "
                                  "reference answer per prompt (or use mode='round_robin')")
-        refs = [None if r is None else _completion(r, i, self.reference_column) for i, r in enumerate(references)]
+        refs = [_reference_text(r, i, self.reference_column) for i, r in enumerate(references)]
         rows = [i for i, r in enumerate(refs) if r is not None]
+        if getattr(self.scorer, "pointwise", False) and not rows:  # a scalar model needs no reference
+            return [float(x) for x in self.scorer.reward(questions, answers)]
         if len(rows) < len(refs):
             warnings.warn(f"rewardkit: {len(refs) - len(rows)} row(s) have no reference answer; their reward is None",
                           stacklevel=2)
@@ -79,22 +105,42 @@ class JudgeRewardFunction:
 
     def _round_robin(self, questions, answers) -> list[float | None]:
         """Completions are grouped by prompt wherever they are in the batch (Online DPO
-        interleaves prompts; a GRPO group may be split over ranks); a prompt with one
-        completion here has nothing to be compared with: None, with a warning."""
+        interleaves prompts) and, under multi-process training, across the processes (a GRPO
+        group is split over ranks); each group is ranked whole and its scores centred. A prompt
+        with one completion in all has nothing to be compared with: None, with a warning."""
+        everyone, mine = _gather_rows(list(zip(questions, answers)))
         groups: dict[str, list[int]] = {}
-        for index, question in enumerate(questions):
+        for index, (question, _) in enumerate(everyone):
             groups.setdefault(prompt_to_text(question), []).append(index)
-        rewards: list[float | None] = [None] * len(answers)
+        rewards: dict[int, float | None] = {}
         alone = 0
+        wanted = set(mine)
         for members in groups.values():
+            if not wanted.intersection(members):
+                continue  # another process's group only
             if len(members) == 1:
                 alone += 1
+                rewards[members[0]] = None
                 continue
-            result = self.scorer.rank(questions[members[0]], [answers[i] for i in members], strategy="round_robin")
+            result = self.scorer.rank(everyone[members[0]][0], [everyone[i][1] for i in members], strategy="round_robin")
+            centre = sum(result.scores) / len(result.scores)  # BT aggregation is centred already; a scalar model's is not
             for i, score in zip(members, result.scores):
-                rewards[i] = float(score)
+                rewards[i] = float(score) - centre
         if alone:
-            warnings.warn(f"rewardkit round_robin: {alone} prompt(s) have a single completion in this call (e.g. one "
-                          "completion per rank); their reward is None. Use mode='reference', or keep a prompt's "
-                          "completions on one process", stacklevel=2)
-        return rewards
+            warnings.warn(f"rewardkit round_robin: {alone} prompt(s) have a single completion in this step; their reward "
+                          "is None. Use mode='reference', or generate more than one completion per prompt",
+                          stacklevel=2)
+        return [rewards[i] for i in mine]
+
+
+def _gather_rows(rows: list) -> tuple[list, list[int]]:
+    """(every process's rows in rank order, the indices of this process's rows among them); in
+    one process, the rows themselves. A collective: every process of the group must call it."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return rows, list(range(len(rows)))
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, rows)
+    start = sum(len(part) for part in parts[:dist.get_rank()])
+    return [row for part in parts for row in part], list(range(start, start + len(rows)))

@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("serving needs the 'serve' extra: pip install 'rewardkit[serve]'") from exc
 
 from rewardkit.data.readers import undecodable
+from rewardkit.data.references import find_reference
 from rewardkit.errors import RewardKitError
 from rewardkit.scoring.calibration import normalize
 from rewardkit.scoring.protocol import sigmoid, to_scale
@@ -31,7 +32,6 @@ from rewardkit.serve.guard import RequestGuard
 from rewardkit.serve.logs import attribute_logs
 from rewardkit.serve.queries import QueryError, split_openrlhf
 from rewardkit.serve.schemas import CompareRequest, GetRewardRequest, RankRequest, RewardRequest, to_prompt
-from rewardkit.types import prompt_to_text
 
 
 @dataclass
@@ -141,7 +141,7 @@ async def rewards_for(ctx: ServeContext, prompts, responses, references) -> tupl
             raw = await ctx.batcher.submit("reward", items=list(zip(prompts, responses)))
         return normalize(raw, ctx.settings.normalization), [sigmoid(r) for r in raw], table
     references = list(references) if references is not None else [None] * len(prompts)
-    references = [r if r is not None else ctx.settings.references.get(prompt_to_text(p))
+    references = [r if r is not None else find_reference(ctx.settings.references, p)
                   for p, r in zip(prompts, references)]
     missing = [i for i, r in enumerate(references) if r is None]
     if missing:
@@ -178,7 +178,9 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(ctx: ServeContext = Depends(context)):
-    return {"status": "ok", "kind": ctx.scorer.kind, "queue_depth": ctx.batcher.depth}
+    limits = {"max_items": ctx.settings.max_items, "max_rank_comparisons": ctx.settings.max_rank_comparisons}
+    return {"status": "ok", "kind": ctx.scorer.kind, "pointwise": bool(ctx.scorer.pointwise), "limits": limits,
+            "queue_depth": ctx.batcher.depth}
 
 
 @router.get("/metrics")

@@ -33,18 +33,33 @@ class QueryError(ValueError):
 
 def split_query(query: str, prompt: str | None) -> tuple[Prompt, str]:
     """(question as messages or text, response text) for one OpenRLHF-style query. The
-    response follows the templated prompt; when the query does not start with it (OpenRLHF
-    left-truncates long prompts), it follows the last assistant header instead."""
+    response follows the templated prompt. OpenRLHF left-truncates a long prompt before
+    generating (keeping its last tokens) but still passes the whole prompt: then the question
+    is rebuilt from that whole prompt, and the response starts after the prompt's kept tail
+    (or, failing that, after the query's last assistant header)."""
     if prompt and query.startswith(prompt):
-        prompt_text, response = prompt, query[len(prompt):]
-    else:
-        headers = [h for h in ASSISTANT_HEADERS if h in query]
-        if not headers:
-            raise QueryError("cannot find where the response starts: the query does not start with its prompt and "
-                             "has no assistant header (ChatML, Llama-3, Gemma or [INST] markup)")
-        cut = max(query.rfind(h) + len(h) for h in headers)
-        prompt_text, response = query[:cut], query[cut:]
-    return parse_prompt(prompt_text), strip_end_tokens(response)
+        return parse_prompt(prompt), strip_end_tokens(query[len(prompt):])
+    cut = _after_prompt_tail(query, prompt) if prompt else None
+    if cut is not None:  # the query holds the prompt's tail: the question is the whole prompt
+        return parse_prompt(prompt), strip_end_tokens(query[cut:])
+    headers = [h for h in ASSISTANT_HEADERS if h in query]
+    if not headers:
+        raise QueryError("cannot find where the response starts: the query does not start with its prompt (or "
+                         "its tail) and has no assistant header (ChatML, Llama-3, Gemma or [INST] markup)")
+    cut = max(query.rfind(h) + len(h) for h in headers)
+    return parse_prompt(query[:cut]), strip_end_tokens(query[cut:])
+
+
+def _after_prompt_tail(query: str, prompt: str, probe: int = 48) -> int | None:
+    """Where the response starts in a query that begins with a tail of `prompt` (what decoding
+    the prompt's last tokens gives), or None when it does not."""
+    start = prompt.find(query[:min(probe, len(query))])
+    while start > 0:
+        tail = prompt[start:]
+        if query.startswith(tail):
+            return len(tail)
+        start = prompt.find(query[:min(probe, len(query))], start + 1)
+    return None
 
 
 def label_reference(label) -> str | None:

@@ -1,0 +1,248 @@
+"""The RL clients as they really run, round two (issue 28): one test per defect, driven through
+the client's own code at the version named — TRL 1.16's GRPOTrainer, OpenRLHF 0.11.2's agent
+executor and argument parser, verl 0.9.1's reward loop and config composition — plus the
+server and RemoteScorer they talk to. scripts/setup.sh installs the clients' code (without
+their GPU stacks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rewardkit import load_reward_model
+from rewardkit.integrations import JudgeRewardFunction
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def judge(tiny_model_dir):
+    return load_reward_model(tiny_model_dir, dtype="fp32")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- TRL 1.16 -------------------------------------------------------------------------------
+
+def test_trl_1_a_numeric_reference_column_is_its_text(tmp_path, tiny_model_dir, judge):
+    pytest.importorskip("trl")
+    import datasets
+    from trl import GRPOConfig, GRPOTrainer
+
+    seen = []
+
+    class Recording(JudgeRewardFunction):
+        def __call__(self, prompts, completions, **columns):
+            rewards = super().__call__(prompts, completions, **columns)
+            seen.append((prompts, completions, columns["reference"], rewards))
+            return rewards
+
+    data = datasets.Dataset.from_list([{"prompt": f"{i} + 0.5 = ?", "reference": i + 0.5} for i in range(4)])
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=2,
+                      max_completion_length=4, max_steps=1, report_to=[], logging_steps=1, use_cpu=True,
+                      save_strategy="no", bf16=False)
+    GRPOTrainer(model=str(tiny_model_dir), args=args, train_dataset=data,
+                reward_funcs=[Recording(judge, mode="reference")]).train()
+    prompts, completions, references, rewards = seen[0]
+    assert all(isinstance(r, float) for r in references)  # TRL passed the column through as numbers
+    assert rewards == pytest.approx(judge.reward(prompts, completions, [repr(r) for r in references]), abs=1e-6)
+
+
+def test_trl_2_round_robin_ranks_a_group_split_over_two_processes_as_one_process_would(tmp_path, tiny_model_dir,
+                                                                                      judge):
+    pytest.importorskip("trl")
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                             str(free_port()), str(TESTS / "trl_grpo_worker.py"), str(tiny_model_dir), str(tmp_path),
+                             "round_robin"], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    calls = [[json.loads(line) for line in (tmp_path / f"rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)]
+    assert len(calls[0]) == len(calls[1]) == 2  # one reward call per rank per step
+    alone = JudgeRewardFunction(judge, mode="round_robin")
+    for first, second in zip(*calls):
+        prompts, completions = first["prompts"] + second["prompts"], first["completions"] + second["completions"]
+        assert len(set(first["prompts"]) & set(second["prompts"])) > 0  # TRL did split a group over the ranks
+        assert first["rewards"] + second["rewards"] == pytest.approx(alone(prompts, completions), abs=1e-6)
+
+
+def remote_for(scorer, settings=None):
+    from fastapi.testclient import TestClient
+
+    from rewardkit.integrations import RemoteScorer
+    from rewardkit.serve.app import ServeSettings, create_app
+
+    remote = RemoteScorer("http://testserver")
+    remote.client = TestClient(create_app(scorer, settings or ServeSettings()))  # the same httpx API
+    return remote
+
+
+def test_trl_3_remote_requests_are_split_to_fit_the_servers_limits(judge):
+    from rewardkit.serve.app import ServeSettings
+
+    remote = remote_for(judge, ServeSettings(max_items=16, max_rank_comparisons=20))
+    assert remote.limits == {"max_items": 16, "max_rank_comparisons": 20}  # read from the server's /health
+    completions = [f"answer number {i}" + "!" * (i % 3) for i in range(24)]  # 276 comparisons, 24 items
+    prompts = ["what is it?"] * 24
+    round_robin = JudgeRewardFunction(remote, mode="round_robin")(prompts, completions)
+    assert round_robin == pytest.approx(JudgeRewardFunction(judge, mode="round_robin")(prompts, completions), abs=1e-5)
+    references = ["the reference"] * 24
+    assert JudgeRewardFunction(remote)(prompts, completions, reference=references) == pytest.approx(
+        judge.reward(prompts, completions, references), abs=1e-5)
+    queries = [f"<|im_start|>user\nwhat is it?<|im_end|>\n<|im_start|>assistant\n{c}<|im_end|>" for c in completions]
+    rewards = remote.get_reward(queries, None, references)
+    assert len(rewards["rewards"]) == 24 and len(rewards["extra_logs"]["p_better_than_reference"]) == 24
+
+
+# ---- OpenRLHF 0.11.2 --------------------------------------------------------------------------
+
+# a ChatML template that, like SmolLM2's, adds a system turn of its own when the chat has none
+DEFAULT_SYSTEM_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a careful helper.<|im_end|>\n{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+@pytest.fixture
+def policy_tokenizer():
+    from tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = DEFAULT_SYSTEM_TEMPLATE
+    return tokenizer
+
+
+class Server:
+    """`rewardkit serve` as uvicorn runs it, on 127.0.0.1, in a thread."""
+
+    def __init__(self, scorer, settings):
+        import threading
+
+        import uvicorn
+
+        from rewardkit.serve.app import create_app
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(create_app(scorer, settings), host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        while not self.server.started:
+            time.sleep(0.02)
+
+    def close(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def openrlhf_rollout(executor, tokenizer, row: dict, response: str, *, label_key=None, max_length=2048, max_tokens=16):
+    """One sample through OpenRLHF's own code: its dataset templating (`preprocess_data`, as
+    PromptDataset calls it with --data.apply_chat_template) and `SingleTurnAgentExecutor.execute`,
+    with only the vLLM engine replaced by one that "generates" `response`."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from openrlhf.datasets.prompts_dataset import preprocess_data
+
+    prompt, label = preprocess_data(row, input_key="prompt", label_key=label_key,
+                                    apply_chat_template=tokenizer.apply_chat_template)
+    tokens = tokenizer(response + "<|im_end|>", add_special_tokens=False)["input_ids"]
+
+    class Engine:
+        async def generate(self, prompt_token_ids, params, multi_modal_data=None):
+            self.prompt_token_ids = prompt_token_ids
+            return SimpleNamespace(outputs=[SimpleNamespace(token_ids=tokens, finish_reason="stop", logprobs=None)])
+
+    params = SimpleNamespace(max_tokens=max_tokens, logprobs=None)
+    return prompt, asyncio.run(executor.execute(prompt, label, params, max_length, tokenizer, Engine()))
+
+
+def test_openrlhf_4_the_documented_command_lines_parse_with_openrlhfs_own_parser():
+    """Every `openrlhf.cli.train_ppo_ray` line in docs/serving.md, parsed by the argument parser
+    that OpenRLHF 0.11.2's train_ppo_ray.py builds (taken from its source: it is built under
+    `if __name__ == "__main__"`), then hierarchised as OpenRLHF does."""
+    pytest.importorskip("openrlhf")
+    import argparse
+    import importlib.util
+    import shlex
+    import textwrap
+
+    from openrlhf.utils.config import hierarchize
+
+    # read, not imported: the module imports vLLM and Ray's GPU launchers at the top
+    package = Path(importlib.util.find_spec("openrlhf").submodule_search_locations[0])
+    source = (package / "cli" / "train_ppo_ray.py").read_text()
+    block = source[source.index("    parser = argparse.ArgumentParser()"):source.index("    args = parser.parse_args()")]
+    namespace = {"argparse": argparse, "datetime": __import__("datetime").datetime, "os": os}
+    exec(textwrap.dedent(block), namespace)  # noqa: S102 - OpenRLHF's own parser code
+    parser = namespace["parser"]
+    doc = (TESTS.parent / "docs" / "serving.md").read_text()
+    commands = [" ".join(shlex.split(line.replace("\\\n", " "))) for line in
+                doc.replace("\\\n", " ").splitlines() if "openrlhf.cli.train_ppo_ray" in line and "python" in line]
+    assert len(commands) >= 3
+    for command in commands:
+        words = shlex.split(command)
+        flags = words[words.index("openrlhf.cli.train_ppo_ray") + 1:]
+        try:
+            args = hierarchize(parser.parse_args(flags))
+        except SystemExit:
+            pytest.fail(f"OpenRLHF 0.11.2 rejects the documented command: {command}")
+        assert args.reward.remote_url or args.reward.model_name_or_path, command
+    with pytest.raises(SystemExit):  # the parser does reject what the old docs said
+        parser.parse_args(["--remote_rm_url", "http://127.0.0.1:8000/get_reward"])
+
+
+def test_openrlhf_5_references_are_found_when_the_policys_template_adds_a_system_turn(judge, policy_tokenizer):
+    pytest.importorskip("openrlhf")
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    from rewardkit.serve.app import ServeSettings
+    from rewardkit.types import Message
+
+    server = Server(judge, ServeSettings(references={"What is 6*7?": "42"}))
+    try:
+        executor = SingleTurnAgentExecutor(remote_rm_url=f"http://127.0.0.1:{server.port}/get_reward")
+        prompt, output = openrlhf_rollout(executor, policy_tokenizer, {"prompt": "What is 6*7?"}, "It is 42.")
+    finally:
+        server.close()
+    assert "You are a careful helper." in prompt  # the policy's template did add its system turn
+    assert output["reward"] is not None, "OpenRLHF got no reward: the reference lookup missed"
+    question = (Message("system", "You are a careful helper."), Message("user", "What is 6*7?"))
+    assert output["reward"] == pytest.approx(judge.reward([question], ["It is 42."], ["42"]), abs=1e-5)
+
+
+def test_openrlhf_6_a_left_truncated_prompt_keeps_its_whole_question(judge, tokenizer, monkeypatch, tiny_model_dir):
+    pytest.importorskip("openrlhf")
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    import rewardkit.integrations.openrlhf as ours
+    from rewardkit.integrations import shared
+    from rewardkit.types import Message
+
+    monkeypatch.setattr(shared, "_shared", None)
+    monkeypatch.delenv("REWARDKIT_URL", raising=False)
+    monkeypatch.setenv("REWARDKIT_MODEL", str(tiny_model_dir))
+    seen = []
+    real = shared.ThreadMergingScorer.compare_to_references
+    monkeypatch.setattr(shared.ThreadMergingScorer, "compare_to_references",
+                        lambda self, q, r, refs: seen.append((q, r)) or real(self, q, r, refs))
+    question = "Answer briefly. " + "The quick brown fox jumps over the lazy dog. " * 6 + "END OF QUESTION"
+    executor = SingleTurnAgentExecutor(remote_rm_url=ours.__file__)  # OpenRLHF imports our reward_func file
+    prompt, output = openrlhf_rollout(executor, tokenizer, {"prompt": question, "label": "yes"}, "sure yes",
+                                      label_key="label", max_length=40, max_tokens=8)
+    kept = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    assert kept > 32  # OpenRLHF did cut the prompt to its last 32 tokens before generating
+    assert output["reward"] is not None
+    (questions, responses), = seen
+    assert questions == [(Message("user", question),)] and responses == ["sure yes"]
