@@ -246,3 +246,215 @@ def test_openrlhf_6_a_left_truncated_prompt_keeps_its_whole_question(judge, toke
     assert output["reward"] is not None
     (questions, responses), = seen
     assert questions == [(Message("user", question),)] and responses == ["sure yes"]
+
+
+# ---- verl 0.9.1 -------------------------------------------------------------------------------
+
+def verl_overrides() -> list[list[str]]:
+    """The Hydra overrides of every `verl.trainer.main_ppo` line in docs/serving.md."""
+    import shlex
+
+    doc = (TESTS.parent / "docs" / "serving.md").read_text().replace("\\\n", " ")
+    lines = [line for line in doc.splitlines() if "verl.trainer.main_ppo" in line and "python" in line]
+    words = [shlex.split(line) for line in lines]
+    return [[w for w in ws[ws.index("verl.trainer.main_ppo") + 1:] if "=" in w] for ws in words]
+
+
+def verl_manager(overrides: list[str], tokenizer):
+    """verl's own reward manager, as its reward loop builds it: ppo_trainer.yaml composed by
+    Hydra with the overrides, then `load_reward_manager` (which loads the custom function
+    through `get_custom_reward_fn`)."""
+    import importlib.util
+
+    from hydra import compose, initialize_config_dir
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    ours = str(TESTS.parent / "rewardkit" / "integrations" / "verl.py")
+    root = Path(importlib.util.find_spec("verl").submodule_search_locations[0])
+    with initialize_config_dir(config_dir=str(root / "trainer" / "config"), version_base=None):
+        config = compose("ppo_trainer", overrides=[o.replace("/path/to/rewardkit/integrations/verl.py", ours)
+                                                    for o in overrides])
+    return load_reward_manager(config, tokenizer)
+
+
+def verl_samples(tokenizer, rows: list[tuple[str, str, object]]):
+    """One DataProto per (question, response, ground truth), shaped as verl's rollout makes them."""
+    import numpy as np
+    import torch
+    from verl import DataProto
+
+    samples = []
+    for question, response, truth in rows:
+        prompt_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+        response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+        samples.append(DataProto.from_dict(
+            tensors={"prompts": torch.tensor([prompt_ids]), "responses": torch.tensor([response_ids]),
+                     "attention_mask": torch.ones(1, len(prompt_ids) + len(response_ids), dtype=torch.long)},
+            non_tensors={"data_source": np.array(["mine"], dtype=object),
+                         "reward_model": np.array([{"ground_truth": truth}], dtype=object),
+                         "extra_info": np.array([{"question": question}], dtype=object)}))
+    return samples
+
+
+def run_verl(manager, samples) -> list[float]:
+    """Every sample's run_single at once, on the manager's event loop (as the reward loop does)."""
+    import asyncio
+
+    async def everyone():
+        return await asyncio.gather(*(manager.run_single(s) for s in samples))
+
+    return [r["reward_score"] for r in manager.loop.run_until_complete(everyone())]
+
+
+@pytest.fixture
+def verl_env(monkeypatch, tiny_model_dir):
+    pytest.importorskip("verl")
+    from rewardkit.integrations import shared
+    from rewardkit.integrations import verl as ours
+
+    monkeypatch.setattr(shared, "_shared", None)
+    monkeypatch.setattr(ours, "_remote", None)
+    monkeypatch.delenv("REWARDKIT_URL", raising=False)
+    monkeypatch.setenv("REWARDKIT_MODEL", str(tiny_model_dir))
+    return shared
+
+
+def test_verl_7_reference_anchored_calls_from_the_reward_loop_are_merged(verl_env, tokenizer):
+    (overrides, *_) = verl_overrides()
+    manager = verl_manager(overrides, tokenizer)
+    rows = [(f"question {i}?", "good answer" if i % 2 else "bad wrong", "correct and helpful") for i in range(16)]
+    scores = run_verl(manager, verl_samples(tokenizer, rows))
+    merged = verl_env.shared_scorer()
+    forward = merged.scorer.engine.stats["forward_calls"]  # the judge's forward passes (2 rows per sample)
+    assert forward < 8, f"{forward} forward passes for 16 samples: the reference-anchored calls were not merged"
+    alone = merged.scorer  # the REWARDKIT_MODEL judge itself, in the precision this machine picks
+    expected = alone.reward([q for q, _, _ in rows], [r for _, r, _ in rows], [t for _, _, t in rows])
+    assert scores == pytest.approx(expected, abs=1e-6)
+
+
+def test_verl_8_a_bradley_terry_server_scores_samples_without_ground_truth(verl_env, monkeypatch, tokenizer,
+                                                                          tmp_path, tiny_model_dir):
+    from rewardkit import LoopConfig, train_method
+    from rewardkit.serve.app import ServeSettings
+
+    data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(8)]
+    train_method("bradley_terry", LoopConfig(model=str(tiny_model_dir), data=data, output=str(tmp_path / "bt"),
+                                             max_steps=2, max_length=512, batch_size=4, mixed_precision="no"))
+    bt = load_reward_model(str(tmp_path / "bt"), dtype="fp32")
+    server = Server(bt, ServeSettings())
+    try:
+        monkeypatch.setenv("REWARDKIT_URL", f"http://127.0.0.1:{server.port}")
+        (overrides, *_) = verl_overrides()
+        rows = [("question 1?", "good answer", ""), ("question 2?", "bad wrong", None)]
+        scores = run_verl(verl_manager(overrides, tokenizer), verl_samples(tokenizer, rows))
+    finally:
+        server.close()
+    assert scores == pytest.approx(bt.reward(["question 1?", "question 2?"], ["good answer", "bad wrong"]), abs=1e-5)
+
+
+def test_verl_9_only_the_documented_routes_reach_rewardkit(verl_env, tokenizer):
+    from rewardkit.integrations import verl as ours
+
+    routes = verl_overrides()
+    assert len(routes) >= 2
+    for overrides in routes:  # every documented route loads our function into verl's own reward manager
+        manager = verl_manager(overrides, tokenizer)
+        loaded = manager.compute_score.args[0]  # verl wraps the loaded function in a partial
+        assert loaded.__code__.co_filename == ours.__file__
+        (score,) = run_verl(manager, verl_samples(tokenizer, [("2+2?", "4", "5")]))
+        assert score == pytest.approx(verl_env.shared_scorer().scorer.reward(["2+2?"], ["4"], ["5"])[0], abs=1e-6)
+    # what the old docs said does not reach rewardkit in 0.9.1: the top-level route falls back to
+    # verl's own rules (its default scorer), and the batch manager is unknown
+    legacy = verl_manager([f"+custom_reward_function.path={ours.__file__}", "+custom_reward_function.name=compute_score"],
+                          tokenizer)
+    assert getattr(legacy.compute_score, "__module__", "").startswith("verl.")  # verl's own rules, not ours
+    with pytest.raises(ValueError, match="Unknown reward manager: batch"):
+        verl_manager(["reward.reward_manager.name=batch"], tokenizer)
+
+
+# ---- RewardBench 0.1.4 (transformers 4.51) and our oldest transformers (4.46) ----------------
+
+OLD_TRANSFORMERS = TESTS.parent / ".venv" / "old-transformers"  # scripts/setup.sh installs them there
+
+
+def in_old_transformers(version: str, directory: Path, rows: list) -> dict:
+    target = OLD_TRANSFORMERS / version
+    if not target.is_dir():
+        pytest.skip(f"transformers {version} is not installed in {target} (scripts/setup.sh installs it)")
+    result = subprocess.run([sys.executable, str(TESTS / "old_transformers_worker.py"), str(directory), json.dumps(rows)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(target), "TRANSFORMERS_VERBOSITY": "error"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def smollm_shaped_dir(tmp_path_factory) -> Path:
+    """A tiny model with SmolLM2's rotary base (θ = 100,000; the transformers 4.x default is 10,000)."""
+    import torch
+    from tiny import build_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+                         rope_parameters={"rope_type": "default", "rope_theta": 100000.0})
+    directory = tmp_path_factory.mktemp("smollm-shaped")
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize("version", ["4.51.0", "4.46.3"])
+def test_rewardbench_10_11_a_bradley_terry_directory_loads_and_scores_the_same_in_older_transformers(
+        tmp_path_factory, smollm_shaped_dir, version):
+    from rewardkit import LoopConfig, train_method
+
+    bt = tmp_path_factory.mktemp("bt")
+    data = [{"prompt": f"q{i}", "chosen": "good answer " * 20, "rejected": "bad wrong " * 20} for i in range(8)]
+    train_method("bradley_terry", LoopConfig(model=str(smollm_shaped_dir), data=data, output=str(bt), max_steps=2,
+                                             lr=1e-2, max_length=512, batch_size=4, mixed_precision="no"))
+    rows = [["q1", "good answer " * 30], ["q2 " * 10, "bad wrong " * 40], ["q3", "sorry cannot"]]  # long: θ shows
+    old = in_old_transformers(version, bt, rows)
+    assert old["transformers"] == version and old["rope_theta"] == 100000.0
+    ours = load_reward_model(str(bt), dtype="fp32").score([r[0] for r in rows], [r[1] for r in rows])
+    assert old["scores"] == pytest.approx(ours, abs=1e-4)
+
+
+@pytest.mark.parametrize("version", ["4.51.0", "4.46.3"])
+def test_rewardbench_10_11_an_exported_judge_loads_and_scores_the_same_in_older_transformers(
+        tmp_path, smollm_shaped_dir, version):
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+
+    assert CliRunner().invoke(app, ["export", str(smollm_shaped_dir), str(tmp_path / "cls"), "--to", "seq-cls"]).exit_code == 0
+    judge = load_reward_model(str(smollm_shaped_dir), dtype="fp32")
+    pairs = [("2+2? " * 20, "4, because two and two make four. " * 5, "5 or so")]
+    ids = [judge.encoder.encode(*pair).input_ids for pair in pairs]
+    old = in_old_transformers(version, tmp_path / "cls", ids)
+    assert old["transformers"] == version and old["rope_theta"] == 100000.0
+    assert old["scores"] == pytest.approx([judge.compare_details(*map(list, zip(*pairs)))[0].p_ab], abs=1e-5)
+
+
+# ---- one rule for blank references, and centred round_robin scores ---------------------------
+
+def test_blank_references_mean_no_reference_for_every_client(judge, tmp_path, tiny_model_dir):
+    from rewardkit import LoopConfig, train_method
+
+    with pytest.warns(UserWarning, match="no reference answer"):
+        rewards = JudgeRewardFunction(judge)(["q"] * 3, ["a", "b", "c"], reference=["ok", "  ", None])
+    assert rewards[0] is not None and rewards[1:] == [None, None]  # a judge: no reward, TRL makes it NaN
+    data = [{"prompt": f"q{i}", "chosen": "good answer", "rejected": "bad wrong"} for i in range(8)]
+    train_method("bradley_terry", LoopConfig(model=str(tiny_model_dir), data=data, output=str(tmp_path / "bt"),
+                                             max_steps=1, max_length=512, batch_size=4, mixed_precision="no"))
+    bt = load_reward_model(str(tmp_path / "bt"), dtype="fp32")
+    assert JudgeRewardFunction(bt)(["q"] * 2, ["a", "b"], reference=["", None]) == pytest.approx(
+        bt.reward(["q"] * 2, ["a", "b"]), abs=1e-6)  # a pointwise model needs none
+    centred = JudgeRewardFunction(bt, mode="round_robin")(["q"] * 3, ["good answer", "bad wrong", "sure"])
+    raw = bt.score(["q"] * 3, ["good answer", "bad wrong", "sure"])
+    assert sum(centred) == pytest.approx(0, abs=1e-9)  # centred within the group, like the judge's
+    assert centred == pytest.approx([r - sum(raw) / 3 for r in raw], abs=1e-6)

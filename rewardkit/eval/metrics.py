@@ -10,12 +10,17 @@ import numpy as np
 from rewardkit.statistics import pearson, ranks, spearman  # noqa: F401  (also imported from here)
 
 
-def accuracy(p_chosen: Sequence[float]) -> float:
-    """Fraction of pairs the model gets right; an exact tie (0.5) counts as half."""
+def accuracy(p_chosen: Sequence[float], ties: str = "half") -> float:
+    """Fraction of pairs the model gets right. An exact tie (p = 0.5: no preference) counts as
+    half right — the expected score of a coin flip, rewardkit's rule — or, with ties="wrong",
+    as wrong, RewardBench's rule (its `scores_chosen > scores_rejected`); results.json reports
+    both, so figures compare with RewardBench's leaderboard."""
+    if ties not in ("half", "wrong"):
+        raise ValueError(f"ties must be 'half' or 'wrong', got {ties!r}")
     p = np.asarray(p_chosen, dtype=float)
     if p.size == 0:
         return float("nan")
-    return float(((p > 0.5) + 0.5 * (p == 0.5)).mean())
+    return float(((p > 0.5) + (0.5 if ties == "half" else 0.0) * (p == 0.5)).mean())
 
 
 def position_consistency(p_ab: Sequence[float | None], p_ba: Sequence[float | None]) -> float | None:

@@ -45,6 +45,8 @@ def summarise(rows: list[dict]) -> dict:
     out = {
         "num_pairs": len(rows),
         "accuracy": metrics.accuracy(p),
+        "accuracy_ties_wrong": metrics.accuracy(p, ties="wrong"),  # RewardBench's rule (eval/metrics.py)
+        "ties": sum(x == 0.5 for x in p),
         "position_consistency": metrics.position_consistency([r["p_chosen_first"] for r in rows],
                                                              [r["p_chosen_second"] for r in rows]),
         "ece": metrics.expected_calibration_error(p),

@@ -32,48 +32,52 @@ def shared_scorer():
 
 
 class ThreadMergingScorer:
-    """The wrapped RewardModel, with `compare_to_references` and `reward` calls from concurrent
-    threads merged: the first caller waits `window_s` for others, then scores everyone's items
-    in one call and hands each thread its slice. Other attributes pass through."""
+    """The wrapped RewardModel, with `compare_to_references` and `reward` calls (with or without
+    per-item references) from concurrent threads merged: the first caller waits `window_s` for
+    others making the same kind of call, then scores everyone's items in one call and hands each
+    thread its slice. Other attributes pass through."""
 
     def __init__(self, scorer, window_s: float = 0.005):
         self.scorer, self.window_s = scorer, window_s
         self._cond = threading.Condition()
-        self._pending: dict[str, list] = {"compare_to_references": [], "reward": []}
+        self._pending: dict[tuple, list] = {}
         self.calls = 0  # scorer calls made (for tests and logs)
 
     def __getattr__(self, name):
         return getattr(self.scorer, name)
 
     def compare_to_references(self, prompts, responses, references) -> list[float]:
-        return self._merged("compare_to_references", list(zip(prompts, responses, references)))
+        return self._merged(("compare_to_references",), list(zip(prompts, responses, references)))
 
     def reward(self, prompts, responses, references=None, **kwargs) -> list[float]:
-        if references is not None or kwargs:
+        if references is not None and not isinstance(references, (list, tuple)):  # a mapping: per call
             return self.scorer.reward(prompts, responses, references, **kwargs)
-        return self._merged("reward", list(zip(prompts, responses)))
+        key = ("reward", references is not None, tuple(sorted(kwargs.items())))  # only like calls merge
+        items = list(zip(prompts, responses)) if references is None else list(zip(prompts, responses, references))
+        return self._merged(key, items)
 
-    def _merged(self, method: str, items: list) -> list[float]:
+    def _merged(self, key: tuple, items: list) -> list[float]:
         slot = {"items": items, "result": None, "error": None, "done": False}
         with self._cond:
-            self._pending[method].append(slot)
-            leader = len(self._pending[method]) == 1
+            self._pending.setdefault(key, []).append(slot)
+            leader = len(self._pending[key]) == 1
         if leader:
             time.sleep(self.window_s)  # let other threads' calls join
             with self._cond:
-                batch, self._pending[method] = self._pending[method], []
-            self._run(method, batch)
+                batch = self._pending.pop(key)
+            self._run(key, batch)
         with self._cond:
             self._cond.wait_for(lambda: slot["done"])
         if slot["error"] is not None:
             raise slot["error"]
         return slot["result"]
 
-    def _run(self, method: str, batch: list[dict]) -> None:
+    def _run(self, key: tuple, batch: list[dict]) -> None:
         items = [item for slot in batch for item in slot["items"]]
+        kwargs = dict(key[2]) if len(key) > 2 else {}
         try:
             self.calls += 1
-            scores = list(getattr(self.scorer, method)(*map(list, zip(*items)))) if items else []
+            scores = list(getattr(self.scorer, key[0])(*map(list, zip(*items)), **kwargs)) if items else []
             error = None
         except Exception as exc:  # noqa: BLE001 - handed to every waiting thread
             scores, error = [], exc

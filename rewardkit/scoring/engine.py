@@ -3,8 +3,9 @@
 It knows token ids and tensors, never text or templates. Each request is a shared `prefix`
 plus a row-specific `suffix`; the score is read at the suffix's last token through a `head`
 (the judge's two verdict logits, or a BT value head). Requests with the same prefix share one
-prefix forward pass (its KV cache is expanded to the batch), suffixes are sorted by length and
-batched by a token budget, and results come back in input order. A batch that runs out of
+prefix forward pass (its KV cache is expanded to the batch; a prefix only one request has is not
+cached, so that row batches with the others), suffixes are sorted by length and batched by a
+token budget, and results come back in input order. A batch that runs out of
 memory is halved and retried.
 """
 
@@ -71,6 +72,12 @@ class ScoringEngine:
                 raise ValueError(f"request {index} has an empty suffix; the score position must be in the suffix")
             key = request.prefix if self._worth_caching(request) else ()
             groups.setdefault(key, []).append(index)
+        # a prefix only one request has saves nothing (its pass is a forward of its own): such rows
+        # join the uncached rows, where they batch with rows of other prompts
+        for key in [k for k, members in groups.items() if k and len(members) == 1]:
+            groups.setdefault((), []).extend(groups.pop(key))
+        if () in groups:
+            groups[()].sort()
         units = []  # (prefix, request indices, rows): the batches one process would run, in its order
         for prefix, indices in groups.items():
             rows = [requests[i].suffix if prefix else requests[i].prefix + requests[i].suffix for i in indices]

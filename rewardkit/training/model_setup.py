@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.errors import ConfigError
+from rewardkit.models.hf_compat import make_compatible
 from rewardkit.models.loading import load_backbone, load_tokenizer, require_safetensors, resolve_model_path
 from rewardkit.models.manifest import ModelManifest, write_manifest
 from rewardkit.training.fsdp import unsharded_class_name
@@ -100,6 +101,7 @@ def save_trained(model, tokenizer, output: str | Path, manifest: ModelManifest, 
         model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     _unsharded_architecture(tmp, model)
+    make_compatible(tmp)  # the same numbers in older transformers (models/hf_compat.py)
     write_manifest(tmp, manifest)
     (output / "rewardkit.json").unlink(missing_ok=True)
     for item in sorted(tmp.iterdir(), key=lambda p: p.name == "rewardkit.json"):

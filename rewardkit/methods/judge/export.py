@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.errors import ModelError
+from rewardkit.models.hf_compat import make_compatible
 
 
 def export_sequence_classifier(judge, output: str | Path) -> Path:
@@ -53,6 +54,7 @@ def export_sequence_classifier(judge, output: str | Path) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     classifier.save_pretrained(output, safe_serialization=True)
     judge.tokenizer.save_pretrained(output)
+    make_compatible(output)  # loads the same in older transformers (models/hf_compat.py)
     return output
 
 

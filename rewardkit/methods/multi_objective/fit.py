@@ -25,6 +25,7 @@ from rewardkit.methods.multi_objective.gating import PairStates, choose_length_p
 from rewardkit.methods.multi_objective.head import MultiObjectiveHead
 from rewardkit.methods.multi_objective.scorer import KIND
 from rewardkit.methods.multi_objective.states import StateReader, States, cached_states, rows_digest
+from rewardkit.models.hf_compat import make_compatible
 from rewardkit.models.manifest import ModelManifest, write_manifest
 from rewardkit.models.precision import set_autocast
 
@@ -206,6 +207,7 @@ def _save(loop, options, model, tokenizer, template, head: MultiObjectiveHead, s
     staging.mkdir(parents=True)
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    make_compatible(staging)
     head.save(staging)
     (staging / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
     manifest = ModelManifest(kind=KIND, template=template.to_dict(), max_length=loop.max_length, base_model=loop.model,
