@@ -22,3 +22,6 @@ for spec in "4.51.0 0.21.4 0.30.2" "4.46.3 0.20.3 0.26.5"; do
   [ -d ".venv/old-transformers/$1/transformers" ] || .venv/bin/python -m pip install --quiet --no-deps \
       --target ".venv/old-transformers/$1" "transformers==$1" "tokenizers==$2" "huggingface_hub==$3"
 done
+# RewardBench's own scoring pipeline, beside the transformers it pins (its CLI's other dependencies are not needed)
+[ -d ".venv/old-transformers/4.51.0/rewardbench" ] || .venv/bin/python -m pip install --quiet --no-deps \
+    --target ".venv/old-transformers/4.51.0" "rewardbench==0.1.4"

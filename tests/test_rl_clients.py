@@ -422,6 +422,9 @@ def test_rewardbench_10_11_a_bradley_terry_directory_loads_and_scores_the_same_i
     assert old["transformers"] == version and old["rope_theta"] == 100000.0
     ours = load_reward_model(str(bt), dtype="fp32").score([r[0] for r in rows], [r[1] for r in rows])
     assert old["scores"] == pytest.approx(ours, abs=1e-4)
+    if version == "4.51.0":  # RewardBench's own pipeline, in the environment it pins
+        assert "rewardbench_scores" in old, "RewardBench 0.1.4 is not installed beside transformers 4.51"
+        assert old["rewardbench_scores"] == pytest.approx(ours, abs=1e-4)
 
 
 @pytest.mark.parametrize("version", ["4.51.0", "4.46.3"])

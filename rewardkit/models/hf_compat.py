@@ -37,6 +37,8 @@ def _config_keys(config: dict) -> dict:
 def _tokenizer_keys(config: dict, directory: Path) -> dict:
     if config.get("tokenizer_class") == "TokenizersBackend" and (directory / "tokenizer.json").is_file():
         config["tokenizer_class"] = GENERIC_FAST_TOKENIZER
+        # 4.x's generic class would also return token_type_ids, which a decoder's forward rejects
+        config.setdefault("model_input_names", ["input_ids", "attention_mask"])
     template = directory / "chat_template.jinja"
     if template.is_file() and "chat_template" not in config:  # 4.x before 4.50 reads it only from here
         config["chat_template"] = template.read_text(encoding="utf-8")
