@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -20,7 +21,8 @@ from rewardkit.cli.main import app
 
 ROW_CLASSES = ("bad_utf8", "deep_json", "huge_int", "nan_margin", "inf_margin", "lone_surrogate", "carriage_return",
                "unicode_blank_line", "bom")
-CSV_CLASSES = ("bad_utf8", "nan_margin", "extra_cells", "duplicate_header", "oversized_cell", "bom", "carriage_return")
+CSV_CLASSES = ("bad_utf8", "nan_margin", "extra_cells", "duplicate_header", "oversized_cell", "bom", "carriage_return",
+               "deep_json_cell", "huge_int_json_cell")
 
 
 def good(i: int) -> dict:
@@ -65,6 +67,10 @@ def csv_bytes(kind: str, n: int, at: int) -> tuple[bytes, int]:
         rows[at][1] = "x" * 200_000
     elif kind == "carriage_return":
         rows[at][1] = "line one\rline two"
+    elif kind == "deep_json_cell":  # a cell that looks like JSON, nested past Python's recursion limit
+        rows[at][1] = "[" * 5000 + "]" * 5000
+    elif kind == "huge_int_json_cell":  # JSON holding an integer longer than Python converts
+        rows[at][1] = "[" + "9" * 5000 + "]"
 
     def cell(value: str) -> str:
         return '"' + value.replace('"', '""') + '"'
@@ -132,7 +138,8 @@ def test_hostile_csv_rows(tmp_path, kind, n, data, out, skip):
         return
     written, rejected = outcome
     assert written + rejected == rows_in
-    assert rejected == (0 if kind in ("bom", "carriage_return") else 1)
+    # a cell that merely looks like JSON is text: the row is fine
+    assert rejected == (0 if kind in ("bom", "carriage_return", "deep_json_cell", "huge_int_json_cell") else 1)
 
 
 @SETTINGS
@@ -186,3 +193,25 @@ def test_unwritable_outputs_are_clear_errors(tmp_path):
     result = CliRunner().invoke(app, ["data", "convert", str(bad), str(tmp_path / "o.jsonl"), "--skip-invalid",
                                       "--rejected", str(tmp_path / "rej")])
     assert result.exit_code == 2 and "rejected rows" in result.output
+
+
+HARMLESS = ("bom", "carriage_return", "deep_json_cell", "huge_int_json_cell")
+
+
+@pytest.mark.parametrize("command", ["eval", "train-bt"])
+@pytest.mark.parametrize("suffix, kind", [(".jsonl", k) for k in ROW_CLASSES] + [(".csv", k) for k in CSV_CLASSES])
+def test_hostile_files_through_eval_and_train_bt(tmp_path, tiny_model_dir, command, suffix, kind):
+    """The same files through the commands that read them for work, not only `data convert`:
+    exit 0 on a harmless file, else exit 2 naming the file — never a traceback."""
+    content, _ = (jsonl_bytes if suffix == ".jsonl" else csv_bytes)(kind, 3, 1)
+    source = tmp_path / f"in{suffix}"
+    source.write_bytes(content)
+    extra = ["--max-steps", "1", "--batch-size", "2"] if command == "train-bt" else []
+    result = CliRunner().invoke(app, [command, "--model", str(tiny_model_dir), "--data", str(source), "--output",
+                                      str(tmp_path / "out"), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    if kind in HARMLESS:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2 and source.name in result.output, result.output

@@ -116,7 +116,7 @@ def test_hidden_labels_never_reach_training_in_the_recipe(tmp_path, monkeypatch)
 
 
 def test_bad_self_training_inputs(tmp_path):
-    with pytest.raises(ConfigError, match=r"--threshold must be in \(0.5, 1\]"):
+    with pytest.raises(ConfigError, match=r"--threshold: must be a number in \(0.5, 1\]: a confidence"):
         SelfTrainConfig(threshold=0.5)
     with pytest.raises(ConfigError, match="--threshold"):
         SelfTrainConfig(threshold=1.2)

@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from rewardkit.cli.common import console, out, user_errors
+from rewardkit.cli.options import checked
+from rewardkit.domains import AT_LEAST_TWO, COUNT, SEED
 
 app = typer.Typer(help="Inspect and convert preference data files.", no_args_is_help=True)
 
@@ -20,7 +22,7 @@ def inspect(
     file: Path = typer.Argument(..., help="JSONL, JSON, CSV or Parquet file"),
     format: str = typer.Option("auto", help="row shape: auto, canonical, trl, hh, sharegpt, rmbench, rewardbench, judgebench"),
     tokenizer: Optional[str] = typer.Option(None, help="model name or path whose tokenizer measures lengths"),
-    max_length: Optional[int] = typer.Option(None, help="token limit to check judge prompts against"),
+    max_length: Optional[int] = typer.Option(None, help="token limit to check judge prompts against", callback=checked(COUNT)),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ):
     """Shape, counts, subsets, token-length percentiles and problems of a file."""
@@ -62,7 +64,7 @@ def convert(
     output: Path = typer.Argument(..., help="file to write (.jsonl, .json, .csv, .parquet)"),
     format: str = typer.Option("auto", help="input row shape (see `inspect --help`)"),
     unlabeled: bool = typer.Option(False, help="drop the label: write response_a/response_b in seeded random order"),
-    seed: int = typer.Option(0, help="seed for --unlabeled ordering"),
+    seed: int = typer.Option(0, help="seed for --unlabeled ordering", callback=checked(SEED)),
     skip_invalid: bool = typer.Option(False, help="keep going past bad rows; write them to a sidecar file"),
     rejected: Optional[Path] = typer.Option(None, help="sidecar file for bad rows (default OUTPUT.rejected.jsonl)"),
 ):
@@ -89,8 +91,8 @@ def balance(
     format: str = typer.Option("auto", help="input row shape (see `inspect --help`)"),
     count: Optional[int] = typer.Option(None, min=2, help="write at most N pairs, the first N/2 of each kind in file "
                                                          "order (default: every pair of the rarer kind and as many "
-                                                         "of the other, plus equal-length pairs)"),
-    seed: int = typer.Option(0, help="seed for which pairs of the common kind are kept (without --count)"),
+                                                         "of the other, plus equal-length pairs)", callback=checked(AT_LEAST_TWO)),
+    seed: int = typer.Option(0, help="seed for which pairs of the common kind are kept (without --count)", callback=checked(SEED)),
 ):
     """Length-balanced pairs: the chosen answer longer in exactly half, so that a judge trained on
     them cannot lower its loss by preferring the longer answer."""

@@ -7,6 +7,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from rewardkit.cli.common import console, out, user_errors
+from rewardkit.cli.options import checked
+from rewardkit.domains import SEED
 
 
 @user_errors
@@ -14,7 +16,7 @@ def demo_command(
     output: Path = typer.Option(Path("runs/demo"), help="where models, reports and results.json go"),
     quick: bool = typer.Option(False, "--quick", help="smaller slices and fewer steps (a few minutes)"),
     model: str = typer.Option("smollm2-135m", help="backbone (built-in name, local dir or hub id)"),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, callback=checked(SEED)),
     fit_time: bool = typer.Option(True, "--fit-time/--nominal-plan",
                                   help="measure this machine at start-up and train on fewer pairs if the plan would "
                                        "overrun its limit (4 min quick, 15 min full)"),

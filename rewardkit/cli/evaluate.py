@@ -9,6 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rewardkit.cli.common import DTYPE_HELP, console, out, user_errors
+from rewardkit.cli.options import checked
+from rewardkit.domains import COUNT, SEED
 from rewardkit.scoring.distributed import is_writer, sharded_scoring
 
 
@@ -22,16 +24,16 @@ def eval_command(
     model: str = typer.Option("smollm2-135m", help="trained directory, built-in name, local causal LM or hub id"),
     data: List[Path] = typer.Option(..., help="labeled pair file(s); repeat the flag for more"),
     output: Path = typer.Option(Path("runs/eval"), help="directory for results.json, report.md, PNGs, scores.jsonl"),
-    max_pairs: Optional[int] = typer.Option(None, help="seeded sample of at most N pairs per file"),
+    max_pairs: Optional[int] = typer.Option(None, help="seeded sample of at most N pairs per file", callback=checked(COUNT)),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
-    max_length: Optional[int] = typer.Option(None, help="token limit per judge prompt (truncation keeps the verdict)"),
+    max_length: Optional[int] = typer.Option(None, help="token limit per judge prompt (truncation keeps the verdict)", callback=checked(COUNT)),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
                                               "compile, auto (by machine; see docs/cpu-backends.md), or vllm (GPU; docs/scale-out.md)"),
-    max_batch_tokens: int = typer.Option(8192, help="token budget per forward batch"),
+    max_batch_tokens: int = typer.Option(8192, help="token budget per forward batch", callback=checked(COUNT)),
     one_order: bool = typer.Option(False, "--one-order", help="score a single (seeded) order instead of both"),
     ratings: Optional[List[Path]] = typer.Option(None, help="held-out rated responses: per-attribute correlation "
                                                            "of the model's heads and of its reward"),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, callback=checked(SEED)),
 ):
     """Accuracy, per-subset/section scores, position consistency, calibration and length bias.
     Under `torchrun --nproc_per_node N` the processes share the scoring (same numbers; rank 0 writes)."""
@@ -74,7 +76,7 @@ def score_command(
     data: Path = typer.Option(..., help="pair file (labeled: chosen/rejected, or unlabeled: response_a/response_b)"),
     output: Path = typer.Option(..., help="JSONL file: one row per pair with P(first response better)"),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
-    max_length: Optional[int] = typer.Option(None),
+    max_length: Optional[int] = typer.Option(None, callback=checked(COUNT)),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
                                               "compile, auto (by machine; see docs/cpu-backends.md), or vllm (GPU; docs/scale-out.md)"),
 ):

@@ -27,10 +27,25 @@ def config_parameters(*config_classes, exclude: tuple[str, ...] = ()) -> list[in
                 continue
             seen.add(f.name)
             annotation = List[Path] if f.name in PATH_LISTS else _plain(hints[f.name])
+            domain = f.metadata.get("domain")
             params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[annotation],
-                                            default=typer.Option(None, *_declarations(f, annotation),
-                                                                 help=_help(f))))
+                                            default=typer.Option(None, *_declarations(f, annotation), help=_help(f),
+                                                                 callback=checked(domain) if domain else None)))
     return params
+
+
+def checked(domain):
+    """A typer callback holding a flag's value to `domain` while the command line is parsed, so a
+    bad number exits 2 naming the flag before any data or model loads (rewardkit/domains.py)."""
+    def callback(value):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            problem = None if item is None else domain.problem(item)
+            if problem:
+                raise typer.BadParameter(problem)
+        return value
+
+    callback.domain = domain
+    return callback
 
 
 def _plain(annotation):

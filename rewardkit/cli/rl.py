@@ -7,6 +7,8 @@ import typer
 from rich.progress import Progress
 
 from rewardkit.cli.common import DTYPE_HELP, console, out, user_errors
+from rewardkit.cli.options import checked
+from rewardkit.domains import COUNT, NON_NEGATIVE, SEED
 
 
 @user_errors
@@ -14,10 +16,12 @@ def best_of_n_command(
     policy: str = typer.Option(..., help="causal LM that generates the candidates (name, dir or hub id)"),
     model: str = typer.Option(..., help="reward model: trained directory, built-in name or causal LM"),
     prompts: Path = typer.Option(..., help="JSONL with 'prompt', or .txt with one prompt per line"),
-    n: int = typer.Option(8, "-n", help="candidates per prompt"),
+    n: int = typer.Option(8, "-n", help="candidates per prompt", callback=checked(COUNT)),
     strategy: str = typer.Option("knockout", help="linear, knockout, round_robin or reference"),
     output: Path = typer.Option(Path("best_of_n.jsonl"), help="JSONL: best response, all candidates and scores"),
-    max_new_tokens: int = typer.Option(128), temperature: float = typer.Option(0.8), seed: int = typer.Option(0),
+    max_new_tokens: int = typer.Option(128, callback=checked(COUNT)),
+    temperature: float = typer.Option(0.8, callback=checked(NON_NEGATIVE)),
+    seed: int = typer.Option(0, callback=checked(SEED)),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
     """Sample n responses per prompt from a policy and keep the one the reward model ranks best."""

@@ -9,6 +9,8 @@ from typing import Optional
 import typer
 
 from rewardkit.cli.common import DTYPE_HELP, out, user_errors
+from rewardkit.cli.options import checked
+from rewardkit.domains import CONFIDENCE, COUNT, SEED
 
 
 def _records(path: Path, what: str):
@@ -37,7 +39,7 @@ def embed_command(
     model: str = typer.Option("smollm2-135m", help="judge (causal LM or trained judge) or Bradley–Terry directory"),
     data: Path = typer.Option(..., help="pair file (labeled or unlabeled)"),
     output: Path = typer.Option(..., help="Parquet file: row, id, source, subset, embedding"),
-    max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
+    max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]", callback=checked(COUNT)),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
     """One antisymmetric vector per pair (swapping the responses negates it), rows in input order.
@@ -57,15 +59,15 @@ def embed_command(
 @user_errors
 def select_command(
     pool: Path = typer.Option(..., help="the pool's pair file"),
-    budget: int = typer.Option(..., help="how many pool pairs to select"),
+    budget: int = typer.Option(..., help="how many pool pairs to select", callback=checked(COUNT)),
     output: Path = typer.Option(..., help="JSONL: the selected pairs, every original field plus selection_score"),
     target: Optional[Path] = typer.Option(None, help="pairs of the domain to select for (ot, nearest)"),
     strategy: str = typer.Option("ot", help="ot | nearest | margin | random"),
     model: Optional[str] = typer.Option(None, help="the model that embeds both files (and gives margins)"),
     pool_embeddings: Optional[Path] = typer.Option(None, help="precomputed: `rewardkit embed` output for --pool"),
     target_embeddings: Optional[Path] = typer.Option(None, help="precomputed: `rewardkit embed` output for --target"),
-    max_length: Optional[int] = typer.Option(None),
-    seed: int = typer.Option(0),
+    max_length: Optional[int] = typer.Option(None, callback=checked(COUNT)),
+    seed: int = typer.Option(0, callback=checked(SEED)),
 ):
     """Select --budget pool pairs for a target domain; report.md + a 2-D map beside --output."""
     from rewardkit.errors import ConfigError
@@ -165,8 +167,8 @@ def audit_command(
     model: str = typer.Option("smollm2-135m", help="the judge or reward model that checks the labels"),
     data: Path = typer.Option(..., help="labeled pair file"),
     output: Path = typer.Option(..., help="JSONL for review: the flagged pairs, most confident first"),
-    confidence: float = typer.Option(0.8, help="flag when P(chosen better) ≤ 1 − this"),
-    max_length: Optional[int] = typer.Option(None),
+    confidence: float = typer.Option(0.8, help="flag when P(chosen better) ≤ 1 − this", callback=checked(CONFIDENCE)),
+    max_length: Optional[int] = typer.Option(None, callback=checked(COUNT)),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
     """Pairs where a confident model disagrees with the label, with the evidence; nothing is dropped.

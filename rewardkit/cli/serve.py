@@ -6,28 +6,30 @@ from typing import Optional
 import typer
 
 from rewardkit.cli.common import DTYPE_HELP, console, user_errors
+from rewardkit.cli.options import checked
+from rewardkit.domains import COUNT, NON_NEGATIVE, PORT, POSITIVE
 
 
 @user_errors
 def serve_command(
     model: str = typer.Option(..., help="trained directory, built-in name or causal LM"),
     host: str = typer.Option("127.0.0.1", help="bind address (loopback by default)"),
-    port: int = typer.Option(8000),
-    max_batch_tokens: int = typer.Option(8192, help="token budget per forward batch"),
+    port: int = typer.Option(8000, callback=checked(PORT)),
+    max_batch_tokens: int = typer.Option(8192, help="token budget per forward batch", callback=checked(COUNT)),
     api_key: Optional[str] = typer.Option(None, envvar="REWARDKIT_API_KEY", help="require 'Authorization: Bearer KEY'"),
-    max_queue: int = typer.Option(2048, help="comparisons allowed to wait; beyond it requests get 503 + Retry-After"),
-    max_items: int = typer.Option(512, help="items per request"),
-    max_batch_items: int = typer.Option(256, help="comparisons merged into one scorer call (1 = no batching)"),
-    max_wait_ms: float = typer.Option(5.0, help="how long the batcher waits for more requests to join a batch"),
+    max_queue: int = typer.Option(2048, help="comparisons allowed to wait; beyond it requests get 503 + Retry-After", callback=checked(COUNT)),
+    max_items: int = typer.Option(512, help="items per request", callback=checked(COUNT)),
+    max_batch_items: int = typer.Option(256, help="comparisons merged into one scorer call (1 = no batching)", callback=checked(COUNT)),
+    max_wait_ms: float = typer.Option(5.0, help="how long the batcher waits for more requests to join a batch", callback=checked(NON_NEGATIVE)),
     calibration: Optional[Path] = typer.Option(None, help="JSONL {prompt, response, reference}: z-normalise rewards"),
     references: Optional[Path] = typer.Option(None, help="JSONL {prompt, reference}: reference answers by question"),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
-    max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]"),
+    max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]", callback=checked(COUNT)),
     backend: str = typer.Option("eager", help="decoder pass: eager (PyTorch), onnx, openvino, openvino-int8, int8, "
                                               "compile, auto (by machine; see docs/cpu-backends.md), or vllm (GPU; docs/scale-out.md)"),
     read_timeout: float = typer.Option(10.0, help="seconds a client may stall while sending headers (then the "
-                                                  "connection is closed) or a body (then 408)"),
-    limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503"),
+                                                  "connection is closed) or a body (then 408)", callback=checked(POSITIVE)),
+    limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503", callback=checked(COUNT)),
 ):
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
     from rewardkit.cli.common import optional_import

@@ -11,7 +11,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rewardkit.cli.common import console, out, user_errors
-from rewardkit.cli.options import as_plain_values, config_parameters
+from rewardkit.cli.options import as_plain_values, checked, config_parameters
+from rewardkit.domains import COUNT, POSITIVE
 
 # the commands that existed before `rewardkit train METHOD`, with the method each runs
 NAMED_COMMANDS = {
@@ -110,9 +111,10 @@ def _gram_command():
                                default=typer.Option([], help="stage 1: unlabeled response pairs (labeled files: labels "
                                                              "dropped); repeat the flag for more")),
              inspect.Parameter("pretrain_epochs", inspect.Parameter.KEYWORD_ONLY, annotation=float,
-                               default=typer.Option(1.0, help="stage 1: passes over --unlabeled")),
+                               default=typer.Option(1.0, help="stage 1: passes over --unlabeled", callback=checked(POSITIVE))),
              inspect.Parameter("pretrain_steps", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[int],
-                               default=typer.Option(None, help="stage 1: optimizer steps; overrides --pretrain-epochs"))]
+                               default=typer.Option(None, help="stage 1: optimizer steps; overrides --pretrain-epochs",
+                                                    callback=checked(COUNT)))]
     command.__signature__ = inspect.Signature(extra + config_parameters(LoopConfig, judge.Config))
     command.__doc__ = ("GRAM, both stages: pair-generation pre-training on --unlabeled into OUTPUT_stage1, then judge "
                        "fine-tuning on --data into --output, starting from stage 1.")

@@ -179,7 +179,7 @@ def _rmbench_lists(data: dict) -> dict:
         text = data.get(key)
         try:
             value = json.loads(text) if isinstance(text, str) and text.lstrip().startswith("[") else None
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested past Python's limit, or an over-long integer
             value = None
         if not _text_list(value):
             return data
@@ -194,7 +194,7 @@ def _maybe_json(cell: str | None) -> Any:
     if text[:1] in "[{":
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested past Python's limit, or an over-long integer: text
             return cell
         if _message_like(value):  # only chat structures; a response that happens to be JSON stays text
             return value

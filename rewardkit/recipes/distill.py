@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from rewardkit.domains import COUNT, check_domains
 from rewardkit.errors import ConfigError
 from rewardkit.recipes.saved_verdicts import judge_key, load_or_score
 from rewardkit.scoring.distributed import is_writer, sharded_scoring
@@ -36,8 +37,11 @@ PAIRWISE_KINDS = ("generative_judge", "pretrained_generator")
 class DistillConfig:
     teacher: str = option("", "the judge that labels the pairs (a trained judge directory or a causal LM)")
     hard_labels: bool = option(False, "train on the teacher's verdicts (p > 0.5) instead of its probabilities")
-    throughput_prompts: int = option(8, "RL-shaped throughput batch: prompts")
-    throughput_responses: int = option(8, "RL-shaped throughput batch: responses per prompt")
+    throughput_prompts: int = option(8, "RL-shaped throughput batch: prompts", domain=COUNT)
+    throughput_responses: int = option(8, "RL-shaped throughput batch: responses per prompt", domain=COUNT)
+
+    def __post_init__(self):
+        check_domains(self)  # rewardkit/domains.py
 
 
 def check_teacher(teacher: str) -> str:

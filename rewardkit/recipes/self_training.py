@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from rewardkit.domains import COUNT, COUNT_OR_ZERO, Domain, check_domains
 from rewardkit.errors import ConfigError
 from rewardkit.recipes.saved_verdicts import judge_key, load_or_score, write_atomic
 from rewardkit.scoring.distributed import is_writer
@@ -40,17 +41,21 @@ class SelfTrainConfig:
     labeled: list = option(help="labeled pair file(s) (chosen/rejected); repeat the flag for more", factory=list)
     unlabeled: list = option(help="unlabeled pair file(s) (response_a/response_b; a labeled file's labels are "
                                   "hidden from training and used only to report pseudo-label accuracy)", factory=list)
-    rounds: int = option(3, "self-training rounds after round 0 (the labeled-only judge)")
-    threshold: float = option(0.8, "keep a pseudo-label when the judge's confidence max(p, 1 − p) reaches this")
+    rounds: int = option(3, "self-training rounds after round 0 (the labeled-only judge)", domain=COUNT_OR_ZERO)
+    threshold: float = option(0.8, "keep a pseudo-label when the judge's confidence max(p, 1 − p) reaches this",
+                              domain=Domain("a number in (0.5, 1]: a confidence max(p, 1 − p) is at least 0.5, "
+                                            "so 0.5 or less would keep every pair", low=0.5, high=1, low_open=True))
     restart: bool = option(True, "each round trains from the base model (--restart, the default: measured to keep "
                                  "out-of-domain accuracy where --continue lost 1–5 points, README) or continues from "
                                  "the previous round's judge (--continue)", flag="--restart/--continue")
     pretrain: bool = option(False, "GRAM stage 1 on the unlabeled pairs first; every round's judge starts from it")
-    max_unlabeled: int | None = option(None, "use only N unlabeled pairs (seeded sample)")
+    max_unlabeled: int | None = option(None, "use only N unlabeled pairs (seeded sample)", domain=COUNT)
     keep_share: float | None = option(None, "instead of --threshold: keep this share of the pool, most confident first "
-                                            "(for a judge whose verdicts rarely reach a fixed threshold)")
+                                            "(for a judge whose verdicts rarely reach a fixed threshold)",
+                                     domain=Domain("a number in (0, 1]", low=0, high=1, low_open=True))
 
     def __post_init__(self):
+        check_domains(self)  # rewardkit/domains.py
         if not 0.5 < self.threshold <= 1.0:
             raise ConfigError(f"--threshold must be in (0.5, 1], got {self.threshold}: confidence max(p, 1 − p) "
                               "is at least 0.5, so 0.5 or less would keep every pair")

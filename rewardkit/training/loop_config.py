@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from rewardkit.domains import COUNT, COUNT_OR_ZERO, NON_NEGATIVE, POSITIVE, SEED, SHARE, Domain, domain_problems
 from rewardkit.errors import ConfigError
 from rewardkit.models.precision import Precision, training_precision
 
 
-def option(default: Any = None, help: str = "", *, factory=None, flag: str | None = None):
-    metadata = {"help": help, **({"flag": flag} if flag else {})}
+def option(default: Any = None, help: str = "", *, factory=None, flag: str | None = None,
+           domain: Domain | None = None):
+    """A configuration field: its help (the CLI's), a bool flag pair's name, and for a number
+    the domain its values must lie in (rewardkit/domains.py), checked by flags and dataclass alike."""
+    metadata = {"help": help, **({"flag": flag} if flag else {}), **({"domain": domain} if domain else {})}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -29,25 +33,26 @@ class LoopConfig:
     output: str = option("runs/out", "output directory")
     eval_data: Any = option(help="held-out file(s) evaluated during and after training", factory=list)
     data_format: str = option("auto", "row shape of the data files (auto-detected per file)")
-    max_pairs: int | None = option(None, "use only N records (seeded sample)")
-    epochs: float = option(1.0, "passes over the data")
-    max_steps: int | None = option(None, "optimizer steps; overrides --epochs")
-    lr: float = option(2e-5, "peak learning rate (linear warm-up, then linear decay)")
-    weight_decay: float = option(0.0, "AdamW weight decay")
-    warmup_ratio: float = option(0.05, "share of the steps spent warming up")
-    batch_size: int = option(4, "records per step and process (ignored with --batch-tokens)")
+    max_pairs: int | None = option(None, "use only N records (seeded sample)", domain=COUNT)
+    epochs: float = option(1.0, "passes over the data", domain=POSITIVE)
+    max_steps: int | None = option(None, "optimizer steps; overrides --epochs", domain=COUNT)
+    lr: float = option(2e-5, "peak learning rate (linear warm-up, then linear decay)", domain=POSITIVE)
+    weight_decay: float = option(0.0, "AdamW weight decay", domain=NON_NEGATIVE)
+    warmup_ratio: float = option(0.05, "share of the steps spent warming up", domain=SHARE)
+    batch_size: int = option(4, "records per step and process (ignored with --batch-tokens)", domain=COUNT)
     batch_tokens: int | None = option(None, "batch by a token budget instead: rows of similar length together, "
-                                            "rows × longest row ≤ N per micro-batch")
-    grad_accum: int = option(1, "micro-batches per optimizer step")
-    max_length: int = option(1024, "token limit per training row (truncation keeps the template)")
+                                            "rows × longest row ≤ N per micro-batch", domain=COUNT)
+    grad_accum: int = option(1, "micro-batches per optimizer step", domain=COUNT)
+    max_length: int = option(1024, "token limit per training row (truncation keeps the template)", domain=COUNT)
     template: str | None = option(None, "template file (YAML/JSON/text)")
     lora: bool = option(False, "train LoRA adapters (peft)")
-    lora_rank: int = option(16, "LoRA rank")
-    lora_alpha: int = option(32, "LoRA alpha")
+    lora_rank: int = option(16, "LoRA rank", domain=COUNT)
+    lora_alpha: int = option(32, "LoRA alpha", domain=COUNT)
     lora_targets: list[str] = option(help="module names for LoRA",
                                      factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     merge_lora: bool = option(False, "merge the adapters into the saved weights")
-    train_layers: int | None = option(None, "partial fine-tuning: train only the top N blocks (+ final norm/head)")
+    train_layers: int | None = option(None, "partial fine-tuning: train only the top N blocks (+ final norm/head)",
+                                     domain=COUNT)
     cache_frozen: bool = option(False, "with --train-layers: run the frozen blocks once per row and reuse their "
                                        "output (several x faster epochs)")
     fsdp: bool = option(False, "shard weights, gradients and optimizer state over the processes (FSDP2, "
@@ -57,11 +62,11 @@ class LoopConfig:
     gradient_checkpointing: bool = option(True, "recompute activations in backward: ~10% slower, far less memory")
     freeze_embeddings: bool | None = option(None, "keep the input embeddings fixed [default: the method's choice]",
                                             flag="--freeze-embeddings/--train-embeddings")
-    eval_every: int = option(0, "steps between evaluations; 0 = only before and after training")
-    eval_max_pairs: int = option(200, "evaluate on at most N held-out records (seeded sample)")
-    save_every: int = option(50, "steps between checkpoints")
-    log_every: int = option(1, "steps between metric lines")
-    seed: int = option(0, "seed for data order, initialisation and sampling")
+    eval_every: int = option(0, "steps between evaluations; 0 = only before and after training", domain=COUNT_OR_ZERO)
+    eval_max_pairs: int = option(200, "evaluate on at most N held-out records (seeded sample)", domain=COUNT)
+    save_every: int = option(50, "steps between checkpoints", domain=COUNT)
+    log_every: int = option(1, "steps between metric lines", domain=COUNT)
+    seed: int = option(0, "seed for data order, initialisation and sampling", domain=SEED)
     resume: bool = option(False, "continue from the latest checkpoint in --output")
     trust_remote_code: bool = option(False, "run a hub model's own code (off: only transformers' code runs)")
 
@@ -71,18 +76,11 @@ class LoopConfig:
             raise ConfigError("invalid training options:\n  " + "\n  ".join(problems))
 
     def problems(self) -> list[str]:
-        problems = []
+        problems = domain_problems(self)
+        if problems:
+            return problems  # the relations below assume every number is in its domain
         if self.batch_tokens is not None and self.batch_tokens < self.max_length:
             problems.append(f"--batch-tokens {self.batch_tokens} must be at least --max-length {self.max_length}")
-        for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "save_every", "log_every"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            problems.append(f"--lr must be > 0, got {self.lr}")
-        if self.max_steps is not None and self.max_steps < 1:
-            problems.append(f"--max-steps must be ≥ 1, got {self.max_steps}")
-        if self.epochs <= 0:
-            problems.append(f"--epochs must be > 0, got {self.epochs}")
         if self.dtype not in ("fp32", "bf16"):
             problems.append(f"--dtype must be fp32 or bf16, got {self.dtype!r}")
         if self.mixed_precision not in ("auto", "no", "bf16"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rewardkit.domains import NON_NEGATIVE, check_domains
 from rewardkit.training.loop_config import option
 
 
@@ -11,7 +12,11 @@ from rewardkit.training.loop_config import option
 class BradleyTerryConfig:
     use_margin: bool = option(False, "subtract the pair's margin (rating gap) inside the sigmoid, as Llama 2 does",
                               flag="--use-margin/--no-margin")
-    center_rewards: float = option(0.0, "reward-centring coefficient (penalises (r_c + r_r)² to keep rewards near 0)")
+    center_rewards: float = option(0.0, "reward-centring coefficient (penalises (r_c + r_r)² to keep rewards near 0)",
+                                   domain=NON_NEGATIVE)
     soft_targets: bool = option(False, "train on each pair's target probability that 'chosen' is better (the row's "
                                        "'target' field, e.g. a teacher judge's verdict): cross-entropy of "
                                        "σ(r_chosen − r_rejected) against it (distillation)")
+
+    def __post_init__(self):
+        check_domains(self)  # rewardkit/domains.py

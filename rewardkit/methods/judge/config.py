@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rewardkit.domains import SHARE, check_domains
 from rewardkit.errors import ConfigError
 from rewardkit.training.loop_config import option
 
 
 @dataclass
 class JudgeConfig:
-    label_smoothing: float = option(0.1, "label smoothing ε (0.1 = regularised Bradley–Terry, GRAM §3.3)")
+    label_smoothing: float = option(0.1, "label smoothing ε (0.1 = regularised Bradley–Terry, GRAM §3.3)",
+                                    domain=SHARE)
     both_orders: bool = option(True, "train on every pair in both presentation orders",
                                flag="--both-orders/--one-order")
     centre_orders: bool = option(False, "loss on each pair's margin averaged over its two orders, so the "
                                         "position preference gets no gradient (see losses.order_centred_judge_loss)")
 
     def __post_init__(self):
+        check_domains(self)  # rewardkit/domains.py
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.centre_orders and not self.both_orders:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rewardkit.domains import COUNT, NON_NEGATIVE, POSITIVE, Domain, check_domains
 from rewardkit.errors import ConfigError
 from rewardkit.training.loop_config import option
 
@@ -22,24 +23,27 @@ class MultiObjectiveConfig:
                                      "rejected = 0), e.g. HH-RLHF harmless", factory=list)
     attribute_heads: str = option("ridge", "stage 1: ridge (closed form on cached states, alpha by cross-validation) "
                                            "or linear (heads trained by gradient, masked MSE)")
-    ridge_alphas: list[float] = option(help="ridge penalties cross-validated per attribute",
+    ridge_alphas: list[float] = option(help="ridge penalties cross-validated per attribute", domain=POSITIVE,
                                        factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
     decorrelate: str = option("verbosity", "remove from each attribute its linear dependence on: verbosity (the "
                                            "verbosity head, as ArmoRM), length (log response length) or none")
-    length_penalties: list[float] = option(help="stage-2 penalties on corr(reward, log length)²; the one used is "
+    length_penalties: list[float] = option(domain=NON_NEGATIVE, help="stage-2 penalties on corr(reward, log length)²; the one used is "
                                                 "chosen on a validation split (see README)",
                                            factory=lambda: [0.0, 0.3, 1.0, 3.0])
     mix: list[str] = option(help="attributes the gate mixes [default: all but verbosity when decorrelating]",
                             factory=list)
     experts: str | None = option(None, "category experts (DMoERM) instead of attribute gating: source, subset, "
                                        "or a JSON file mapping a source/subset value to an expert ('*' = the rest)")
-    min_expert_pairs: int = option(16, "an expert needs at least this many pairs")
-    gate_hidden: int = option(256, "hidden units of the gating network")
-    gate_steps: int = option(300, "optimizer steps of the gate (and of each expert head); --max-steps overrides")
-    gate_lr: float = option(1e-3, "learning rate of the gate and of trained heads")
-    validation_share: float = option(0.2, "share of the pairs held out to choose the length penalty")
+    min_expert_pairs: int = option(16, "an expert needs at least this many pairs", domain=COUNT)
+    gate_hidden: int = option(256, "hidden units of the gating network", domain=COUNT)
+    gate_steps: int = option(300, "optimizer steps of the gate (and of each expert head); --max-steps overrides",
+                            domain=COUNT)
+    gate_lr: float = option(1e-3, "learning rate of the gate and of trained heads", domain=POSITIVE)
+    validation_share: float = option(0.2, "share of the pairs held out to choose the length penalty",
+                                     domain=Domain("a number in (0, 0.5)", low=0, high=0.5, low_open=True, high_open=True))
 
     def __post_init__(self):
+        check_domains(self)  # rewardkit/domains.py
         problems = []
         if self.attribute_heads not in HEADS:
             problems.append(f"--attribute-heads must be one of {', '.join(HEADS)}, got {self.attribute_heads!r}")
