@@ -7,6 +7,7 @@ their GPU stacks)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -101,6 +102,38 @@ def test_trl_3_remote_requests_are_split_to_fit_the_servers_limits(judge):
     queries = [f"<|im_start|>user\nwhat is it?<|im_end|>\n<|im_start|>assistant\n{c}<|im_end|>" for c in completions]
     rewards = remote.get_reward(queries, None, references)
     assert len(rewards["rewards"]) == 24 and len(rewards["extra_logs"]["p_better_than_reference"]) == 24
+
+
+def test_trl_3_grpo_with_24_generations_against_a_server_with_its_default_limits(tmp_path, tiny_model_dir, judge):
+    """TRL's own trainer, num_generations=24 (276 comparisons per group, over the server's 256)."""
+    pytest.importorskip("trl")
+    import datasets
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rewardkit.integrations import RemoteScorer
+    from rewardkit.serve.app import ServeSettings
+
+    seen = []
+
+    class Recording(JudgeRewardFunction):
+        def __call__(self, prompts, completions, **columns):
+            rewards = super().__call__(prompts, completions, **columns)
+            seen.append(rewards)
+            return rewards
+
+    server = Server(judge, ServeSettings())
+    try:
+        remote = RemoteScorer(f"http://127.0.0.1:{server.port}")
+        data = datasets.Dataset.from_list([{"prompt": "say something?"}] * 2)
+        args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=24, num_generations=24,
+                          max_completion_length=3, max_steps=1, report_to=[], logging_steps=1, use_cpu=True,
+                          save_strategy="no", bf16=False)
+        GRPOTrainer(model=str(tiny_model_dir), args=args, train_dataset=data,
+                    reward_funcs=[Recording(remote, mode="round_robin")]).train()
+    finally:
+        server.close()
+    (rewards,) = seen
+    assert len(rewards) == 24 and all(r is not None and math.isfinite(r) for r in rewards)
 
 
 # ---- OpenRLHF 0.11.2 --------------------------------------------------------------------------

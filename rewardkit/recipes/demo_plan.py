@@ -108,16 +108,22 @@ def plan_tokens(plan: DemoPlan, lengths: RowLengths) -> float:
 
 
 def probe_tokens_per_s(model: str) -> float:
-    """Tokens per second of the backbone's forward pass, on the dtype the demo will use."""
+    """Tokens per second of the backbone's forward pass in the precision the demo trains (and
+    then scores its trained models) in: fp32 weights, under bf16 autocast where the CPU computes
+    bf16 natively (models/precision.py). On the fp32 machine that is plain fp32, as when the
+    calibration below was measured; on a bf16 machine it is the slower autocast path the demo
+    spends its time in (the probe used to time bf16 weights there, and the plan ran over)."""
     import torch
 
     from rewardkit.models.heads import decoder_of
-    from rewardkit.models.loading import load_backbone
+    from rewardkit.models.loading import choose_device, load_backbone
+    from rewardkit.models.precision import autocast_of, set_autocast, training_precision
 
-    backbone, _ = load_backbone(model)
+    backbone, _ = load_backbone(model, dtype="fp32")
+    set_autocast(backbone, training_precision("fp32", "auto", choose_device(None)))
     decoder = decoder_of(backbone)
     ids = torch.randint(10, 1000, (PROBE_ROWS, PROBE_TOKENS), generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast_of(backbone):
         decoder(input_ids=ids[:, :64])  # warm-up
         best = float("inf")
         for _ in range(3):  # the best of three: one pass can land on a moment of contention
