@@ -76,6 +76,11 @@ HEADROOM = 0.9  # aim under the limit: the estimate is only as good as its calib
 CALIBRATION_S = 784.0
 CALIBRATION_TPS = 965.0
 CALIBRATION_TOKENS = 905_792
+# On a CPU with native bf16 the demo trains and scores under bf16 autocast, whose backward
+# passes and cached-prefix scoring run slower relative to the probe's forward pass than fp32
+# does: measured once (AMD EPYC, 2 cores, avx512_bf16, 2026-12-03), a plan estimated at 808 s
+# ran 1,049 s. Estimates there are scaled by that ratio.
+KIND_FACTOR = {"fp32": 1.0, "bf16": 1049.0 / 808.0}
 PROBE_ROWS, PROBE_TOKENS = 4, 256
 
 
@@ -133,8 +138,17 @@ def probe_tokens_per_s(model: str) -> float:
     return PROBE_ROWS * PROBE_TOKENS / best
 
 
-def estimate_seconds(plan: DemoPlan, tokens_per_s: float, lengths: RowLengths) -> float:
-    return CALIBRATION_S * (plan_tokens(plan, lengths) / CALIBRATION_TOKENS) * (CALIBRATION_TPS / tokens_per_s)
+def machine_kind() -> str:
+    """"bf16" where the CPU (or GPU) computes bf16 natively, else "fp32" (the brief's two kinds)."""
+    from rewardkit.models.loading import choose_device
+    from rewardkit.models.precision import bf16_supported
+
+    return "bf16" if bf16_supported(choose_device(None)) else "fp32"
+
+
+def estimate_seconds(plan: DemoPlan, tokens_per_s: float, lengths: RowLengths, kind: str | None = None) -> float:
+    factor = KIND_FACTOR[kind or machine_kind()]
+    return factor * CALIBRATION_S * (plan_tokens(plan, lengths) / CALIBRATION_TOKENS) * (CALIBRATION_TPS / tokens_per_s)
 
 
 def fit_plan(plan: DemoPlan, tokens_per_s: float, limit_s: float, lengths: RowLengths) -> DemoPlan:
@@ -161,4 +175,4 @@ def choose_plan(quick: bool, model: str, *, fit: bool = True) -> tuple[DemoPlan,
     return plan, {"fitted": True, "limit_s": limit, "probe_tokens_per_s": round(tps, 1),
                   "plan_tokens": round(plan_tokens(plan, lengths)), "estimated_s": round(estimate_seconds(plan, tps, lengths)),
                   "nominal_estimated_s": round(estimate_seconds(nominal, tps, lengths)),
-                  "nominal_train_pairs": nominal.train_pairs, "shrunk": plan != nominal}
+                  "nominal_train_pairs": nominal.train_pairs, "shrunk": plan != nominal, "machine_kind": machine_kind()}
