@@ -84,14 +84,15 @@ def test_plan_is_fitted_to_the_time_limit_from_the_probe():
     # on a bf16 CPU the same work is estimated slower, by the ratio measured there
     assert estimate_seconds(FULL, CALIBRATION_TPS, calibrated, kind="bf16") == pytest.approx(
         CALIBRATION_S * KIND_FACTOR["bf16"]) and KIND_FACTOR["bf16"] > 1
-    fast = fit_plan(FULL, CALIBRATION_TPS * 4, 900, lengths)
+    fast = fit_plan(FULL, CALIBRATION_TPS * 4, 900, lengths, kind="fp32")
     assert fast == FULL  # fits: nothing changes
-    slow = fit_plan(FULL, CALIBRATION_TPS / 2, 900, lengths)
+    slow = fit_plan(FULL, CALIBRATION_TPS / 2, 900, lengths, kind="fp32")
     assert slow.train_pairs < FULL.train_pairs and slow.pretrain_pairs < FULL.pretrain_pairs
     assert (slow.eval_pairs, slow.ood_pairs, slow.max_length) == (FULL.eval_pairs, FULL.ood_pairs, FULL.max_length)
-    assert estimate_seconds(slow, CALIBRATION_TPS / 2, lengths) <= 900 * HEADROOM
+    assert estimate_seconds(slow, CALIBRATION_TPS / 2, lengths, kind="fp32") <= 900 * HEADROOM
     # the most pairs that fit: one more would be over
-    assert estimate_seconds(replace(slow, train_pairs=slow.train_pairs + 1), CALIBRATION_TPS / 2, lengths) > 900 * HEADROOM
+    assert estimate_seconds(replace(slow, train_pairs=slow.train_pairs + 1), CALIBRATION_TPS / 2, lengths,
+                            kind="fp32") > 900 * HEADROOM
     # never below a floor that still trains something
-    tiny = fit_plan(FULL, CALIBRATION_TPS / 100, 900, lengths)
+    tiny = fit_plan(FULL, CALIBRATION_TPS / 100, 900, lengths, kind="fp32")
     assert tiny.train_pairs == 16 and tiny.pretrain_pairs == 8
