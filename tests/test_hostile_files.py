@@ -215,3 +215,28 @@ def test_hostile_files_through_eval_and_train_bt(tmp_path, tiny_model_dir, comma
         assert result.exit_code == 0, result.output
     else:
         assert result.exit_code == 2 and source.name in result.output, result.output
+
+
+def test_an_output_that_is_an_input_or_another_output_is_refused_and_nothing_is_touched(tmp_path, tiny_model_dir):
+    """Issue 34 #1: `--rejected` over the input truncated it; `--rejected` over the output, the
+    output over the input, `--output` over `--model`, a selection over its own report."""
+    from rewardkit import LoopConfig
+    from rewardkit.errors import ConfigError
+
+    source = tmp_path / "pairs.jsonl"
+    source.write_text("".join(json.dumps(good(i)) + "\n" for i in range(20)) + "not json\n")
+    before = source.read_bytes()
+    out = tmp_path / "out.jsonl"
+    for args in (["data", "convert", str(source), str(out), "--skip-invalid", "--rejected", str(source)],
+                 ["data", "convert", str(source), str(out), "--skip-invalid", "--rejected", str(out)],
+                 ["data", "convert", str(source), str(source)],
+                 ["data", "balance", str(source), str(tmp_path / "." / "pairs.jsonl")],
+                 ["select", "--pool", str(source), "--budget", "2", "--strategy", "random",
+                  "--output", str(tmp_path / "pairs.md")]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "are the same file" in result.output, (args, result.output)
+        assert source.read_bytes() == before and not out.exists()
+    model_files = sorted(p.name for p in tiny_model_dir.iterdir())
+    with pytest.raises(ConfigError, match="is --model: training would overwrite the base model"):
+        LoopConfig(model=str(tiny_model_dir), output=str(tiny_model_dir / "." ))
+    assert sorted(p.name for p in tiny_model_dir.iterdir()) == model_files

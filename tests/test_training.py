@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,47 @@ def test_resume_after_crash_matches_uninterrupted(tmp_path, tiny_model_dir, synt
     assert losses(steady.output) == pytest.approx(losses(resumed.output), abs=1e-6)
     a, b = load_file(Path(steady.output) / "model.safetensors"), load_file(Path(resumed.output) / "model.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+
+@pytest.mark.parametrize("change", [{"lr": 2e-3}, {"batch_size": 2}, {"seed": 1}, {"max_steps": 12}, "data",
+                                    {"label_smoothing": 0.2}])
+def test_resume_refuses_a_checkpoint_of_another_run_naming_what_changed(tmp_path, tiny_model_dir, synthetic_pairs,
+                                                                          change):
+    """Issue 34 #3: a checkpoint stores the fingerprint of its run; --resume with changed data or
+    trajectory options is refused before a step runs, each change named; the same run resumes."""
+    from rewardkit.errors import ConfigError
+    from rewardkit.methods.judge import JudgeConfig
+    from rewardkit.methods.train import train_method
+
+    def run(resume=False, data=synthetic_pairs, judge=JudgeConfig(), **options):
+        loop = config(tmp_path / "run", tiny_model_dir, data, "finetune", **{"max_steps": 6, "save_every": 3,
+                                                                            "lr": 1e-3, "resume": resume, **options})
+        return train_method("judge", replace(loop, resume=resume), judge)
+
+    class Stop(RuntimeError):
+        pass
+
+    def stop_at_4(kind, data):
+        if kind == "step" and data["step"] == 4:
+            raise Stop()
+
+    loop = config(tmp_path / "run", tiny_model_dir, synthetic_pairs, "finetune", max_steps=6, save_every=3, lr=1e-3)
+    with pytest.raises(Stop):
+        train_method("judge", loop, JudgeConfig(), on_event=stop_at_4)
+    if change == "data":
+        other = tmp_path / "other.jsonl"
+        rows = Path(synthetic_pairs).read_text().splitlines()
+        other.write_text("\n".join(rows[1:]) + "\n")  # one pair fewer
+        with pytest.raises(ConfigError, match=r"--data \(data\):"):
+            run(resume=True, data=other)
+    elif "label_smoothing" in change:
+        with pytest.raises(ConfigError, match="--label-smoothing: 0.1 then, 0.2 now"):
+            run(resume=True, judge=JudgeConfig(**change))
+    else:
+        (name, value), = change.items()
+        with pytest.raises(ConfigError, match=f"--{name.replace('_', '-')}: .* then, {value!r} now"):
+            run(resume=True, **change)
+    assert run(resume=True)["steps"] == 6  # the same run still resumes
 
 
 def test_grad_accum_matches_large_batch(tmp_path, tiny_model_dir, synthetic_pairs):

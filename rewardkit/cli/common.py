@@ -44,3 +44,26 @@ def optional_import(module: str, extra: str):
     except ImportError:
         raise RewardKitError(f"this command needs the '{extra}' extra ({module} is not installed): "
                              f"pip install 'rewardkit[{extra}]'") from None
+
+
+def refuse_same_files(**paths) -> None:
+    """A ConfigError when two of the named paths are one file (an output over an input, the
+    sidecar over the output, a report over the selection): one would silently destroy the other.
+    None values are skipped; flags are named as `--name`."""
+    from pathlib import Path
+
+    from rewardkit.errors import ConfigError
+
+    seen: dict = {}
+    for name, path in paths.items():
+        if path is None:
+            continue
+        key = Path(path).expanduser().resolve()
+        if key in seen:
+            raise ConfigError(f"{_flag(seen[key])} and {_flag(name)} are the same file ({path}): writing one would "
+                              "destroy the other; choose another path")
+        seen[key] = name
+
+
+def _flag(name: str) -> str:
+    return name.upper() if name.isupper() else "--" + name.replace("_", "-")

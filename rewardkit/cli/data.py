@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from rewardkit.cli.common import console, out, user_errors
+from rewardkit.cli.common import console, out, refuse_same_files, user_errors
 from rewardkit.cli.options import checked
 from rewardkit.domains import AT_LEAST_TWO, COUNT, SEED
 
@@ -72,6 +72,7 @@ def convert(
     from rewardkit.data import load_pairs, load_response_pairs, write_pairs
 
     sidecar = rejected or output.with_name(output.name + ".rejected.jsonl")
+    refuse_same_files(INPUT=input, OUTPUT=output, rejected=sidecar)
     if unlabeled:
         result = load_response_pairs(input, format, seed=seed, skip_invalid=skip_invalid, rejected_path=sidecar)
     else:
@@ -100,6 +101,7 @@ def balance(
     from rewardkit.data.balance import length_balanced
     from rewardkit.data.inspect import chosen_longer_share
 
+    refuse_same_files(INPUT=input, OUTPUT=output)
     pairs = load_pairs(input, format).records
     kept = length_balanced(pairs, seed=seed, count=count)
     if not kept:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from rewardkit.cli.common import DTYPE_HELP, out, user_errors
+from rewardkit.cli.common import DTYPE_HELP, out, refuse_same_files, user_errors
 from rewardkit.cli.options import checked
 from rewardkit.domains import CONFIDENCE, COUNT, SEED
 
@@ -75,6 +75,8 @@ def select_command(
 
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    refuse_same_files(pool=pool, target=target, output=output, report=output.with_suffix(".md"),
+                      map=output.with_suffix(".png"))
     pool_records = _records(pool, "--pool")
     target_records = _records(target, "--target") if target else None
     if budget > len(pool_records) or budget < 1:

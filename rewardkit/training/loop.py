@@ -35,6 +35,7 @@ from rewardkit.training.fsdp import full_state_dict, mixed_precision_forward, sh
 from rewardkit.training.loop_config import LoopConfig, describe_source
 from rewardkit.training.metrics_log import MetricsLog, plot_metrics
 from rewardkit.training.model_setup import save_trained
+from rewardkit.training.run_fingerprint import check_same_run, run_fingerprint
 from rewardkit.training.sharded_checkpoint import load_sharded_checkpoint, save_sharded_checkpoint
 
 Event = Callable[[str, dict], None]
@@ -86,6 +87,7 @@ def run_training(method, loop: LoopConfig, options, on_event: Event | None = Non
     train_records = _records(task, loop.data, loop, loop.max_pairs, "--data")  # bad data fails before any model loads
     eval_records = _records(task, loop.eval_data, loop, loop.eval_max_pairs, "--eval-data") if loop.eval_data else None
     run = Run(loop, task, _accelerator(loop), emit, Path(loop.output))
+    run.state["run"] = run_fingerprint(loop, options, train_records)  # saved with every checkpoint
     # one process sharded over itself only when a process group is already set up (the GPU check)
     run.fsdp = loop.fsdp and (run.accelerator.num_processes > 1 or torch.distributed.is_initialized())
     # accelerate's own FSDP (`accelerate launch --config_file examples/accelerate/fsdp.yaml`, GPUs)
@@ -184,7 +186,7 @@ def _prepare_optimization(run: Run) -> None:
 def _resume(run: Run) -> None:
     """From the newest intact checkpoint; a damaged one is reported and the older one used."""
     candidates = checkpoints_newest_first(run.output) if run.loop.resume else []
-    problems = []
+    problems, fingerprint = [], run.state["run"]
     for checkpoint in candidates:
         try:
             if run.sharded:  # every process reads its own shard
@@ -196,6 +198,8 @@ def _resume(run: Run) -> None:
             problems.append(str(exc))
             run.emit("checkpoint_skipped", {"checkpoint": str(checkpoint), "reason": str(exc)})
             continue
+        check_same_run(run.state.get("run"), fingerprint, checkpoint)
+        run.state["run"] = fingerprint
         run.resumed_from = checkpoint
         run.emit("resume", {"checkpoint": str(checkpoint), **run.state})
         break

@@ -15,6 +15,13 @@ from rewardkit.errors import ConfigError
 from rewardkit.models.precision import Precision, training_precision
 
 
+def _same_directory(a: str, b: str) -> bool:
+    from pathlib import Path
+
+    first, second = Path(a).expanduser(), Path(b).expanduser()
+    return first.exists() and first.resolve() == second.resolve()
+
+
 def option(default: Any = None, help: str = "", *, factory=None, flag: str | None = None,
            domain: Domain | None = None):
     """A configuration field: its help (the CLI's), a bool flag pair's name, and for a number
@@ -91,6 +98,9 @@ class LoopConfig:
             problems.append("--cache-frozen needs --train-layers N (only the top N blocks train)")
         if self.cache_frozen and self.freeze_embeddings is False:
             problems.append("--cache-frozen needs frozen input embeddings (the bottom blocks' output must not change)")
+        if isinstance(self.model, str) and isinstance(self.output, str) and _same_directory(self.model, self.output):
+            problems.append(f"--output {self.output} is --model: training would overwrite the base model it starts "
+                            "from; choose another --output")
         if self.fsdp and self.cache_frozen:
             problems.append("--cache-frozen does not work with --fsdp: each process holds only a shard of the frozen "
                             "blocks' weights; use DDP (plain torchrun, no --fsdp) for it")
