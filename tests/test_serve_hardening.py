@@ -236,3 +236,26 @@ def test_half_sent_headers_are_cut_off():
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_an_empty_api_key_is_refused_and_nan_labels_are_not_references(tmp_path, monkeypatch):
+    """Issue 34 #5: `REWARDKIT_API_KEY=""` must not serve unprotected; an OpenRLHF label NaN or
+    Infinity is no reference answer (it had become the reference text "nan")."""
+    from typer.testing import CliRunner
+
+    from rewardkit.cli.main import app
+    from rewardkit.errors import RewardKitError
+    from rewardkit.serve.app import ServeSettings
+    from rewardkit.serve.queries import QueryError, split_openrlhf
+
+    for empty in ("", "   "):
+        with pytest.raises(RewardKitError, match="API key is empty"):
+            ServeSettings(api_key=empty)
+    monkeypatch.setenv("REWARDKIT_API_KEY", " ")
+    result = CliRunner().invoke(app, ["serve", "--model", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "API key is empty" in result.output
+    query = "<|im_start|>user\nq?<|im_end|>\n<|im_start|>assistant\nyes<|im_end|>"
+    for label in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(QueryError, match=r"query\[0\]: a label must be text or a finite number"):
+            split_openrlhf([query], None, [label])
+    assert split_openrlhf([query], None, [3.5])[2] == ["3.5"]

@@ -41,10 +41,11 @@ def serve_command(
     from rewardkit.scoring.calibration import calibrate
     from rewardkit.serve.app import ServeSettings, create_app
 
-    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
-                               backend=backend)
+    # the settings (and the key) are checked, and the references read, before the model loads
     settings = ServeSettings(api_key=api_key, max_queue=max_queue, max_items=max_items,
                              max_batch_items=max_batch_items, max_wait_ms=max_wait_ms, read_timeout_s=read_timeout)
+    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
+                               backend=backend)
     if references:
         settings.references = load_references(references)
     if calibration:

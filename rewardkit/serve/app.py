@@ -49,6 +49,11 @@ class ServeSettings:
     normalization: Optional[tuple[float, float]] = None  # (mean, std) of rewards on the calibration file
     references: dict[str, str] = field(default_factory=dict)  # question text → reference answer
 
+    def __post_init__(self):
+        if self.api_key is not None and not self.api_key.strip():
+            raise RewardKitError("the API key is empty (REWARDKIT_API_KEY or --api-key set to nothing): that would "
+                                 "leave the server unprotected; unset it to serve without a key, or give a real one")
+
 
 @dataclass
 class ServeContext:

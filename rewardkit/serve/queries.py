@@ -11,6 +11,7 @@ template never leaks into the judge prompt.
 
 from __future__ import annotations
 
+import math
 import re
 
 from rewardkit.types import Message, Prompt
@@ -67,6 +68,8 @@ def label_reference(label) -> str | None:
     text; None or blank means "no reference for this item"."""
     if isinstance(label, bool) or label is None:
         return None
+    if isinstance(label, float) and not math.isfinite(label):  # NaN / Infinity in a JSON label: no answer at all
+        raise QueryError(f"a label must be text or a finite number, got {label}")
     if isinstance(label, (int, float)):
         return repr(label) if isinstance(label, float) and not label.is_integer() else str(int(label))
     if isinstance(label, str):
