@@ -35,26 +35,37 @@ def free_port() -> int:
 
 # ---- TRL 1.16 -------------------------------------------------------------------------------
 
-def test_trl_1_a_numeric_reference_column_is_its_text(tmp_path, tiny_model_dir, judge):
+class Recording(JudgeRewardFunction):
+    """rewardkit's TRL reward function, keeping every call TRL made: (prompts, completions, columns, rewards)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = []
+
+    def __call__(self, prompts, completions, **columns):
+        rewards = super().__call__(prompts, completions, **columns)
+        self.calls.append((prompts, completions, columns, rewards))
+        return rewards
+
+
+def grpo_train(tmp_path, model_dir, rows: list[dict], reward, **config) -> None:
+    """Steps of TRL's own GRPOTrainer on CPU with `reward` as its reward function."""
     pytest.importorskip("trl")
     import datasets
     from trl import GRPOConfig, GRPOTrainer
 
-    seen = []
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), report_to=[], logging_steps=1, use_cpu=True,
+                      save_strategy="no", bf16=False, max_steps=1, **config)
+    GRPOTrainer(model=str(model_dir), args=args, train_dataset=datasets.Dataset.from_list(rows),
+                reward_funcs=[reward]).train()
 
-    class Recording(JudgeRewardFunction):
-        def __call__(self, prompts, completions, **columns):
-            rewards = super().__call__(prompts, completions, **columns)
-            seen.append((prompts, completions, columns["reference"], rewards))
-            return rewards
 
-    data = datasets.Dataset.from_list([{"prompt": f"{i} + 0.5 = ?", "reference": i + 0.5} for i in range(4)])
-    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=2,
-                      max_completion_length=4, max_steps=1, report_to=[], logging_steps=1, use_cpu=True,
-                      save_strategy="no", bf16=False)
-    GRPOTrainer(model=str(tiny_model_dir), args=args, train_dataset=data,
-                reward_funcs=[Recording(judge, mode="reference")]).train()
-    prompts, completions, references, rewards = seen[0]
+def test_trl_1_a_numeric_reference_column_is_its_text(tmp_path, tiny_model_dir, judge):
+    reward = Recording(judge, mode="reference")
+    grpo_train(tmp_path, tiny_model_dir, [{"prompt": f"{i} + 0.5 = ?", "reference": i + 0.5} for i in range(4)], reward,
+               per_device_train_batch_size=4, num_generations=2, max_completion_length=4)
+    prompts, completions, columns, rewards = reward.calls[0]
+    references = columns["reference"]
     assert all(isinstance(r, float) for r in references)  # TRL passed the column through as numbers
     assert rewards == pytest.approx(judge.reward(prompts, completions, [repr(r) for r in references]), abs=1e-6)
 
@@ -106,33 +117,17 @@ def test_trl_3_remote_requests_are_split_to_fit_the_servers_limits(judge):
 
 def test_trl_3_grpo_with_24_generations_against_a_server_with_its_default_limits(tmp_path, tiny_model_dir, judge):
     """TRL's own trainer, num_generations=24 (276 comparisons per group, over the server's 256)."""
-    pytest.importorskip("trl")
-    import datasets
-    from trl import GRPOConfig, GRPOTrainer
-
     from rewardkit.integrations import RemoteScorer
     from rewardkit.serve.app import ServeSettings
 
-    seen = []
-
-    class Recording(JudgeRewardFunction):
-        def __call__(self, prompts, completions, **columns):
-            rewards = super().__call__(prompts, completions, **columns)
-            seen.append(rewards)
-            return rewards
-
     server = Server(judge, ServeSettings())
     try:
-        remote = RemoteScorer(f"http://127.0.0.1:{server.port}")
-        data = datasets.Dataset.from_list([{"prompt": "say something?"}] * 2)
-        args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=24, num_generations=24,
-                          max_completion_length=3, max_steps=1, report_to=[], logging_steps=1, use_cpu=True,
-                          save_strategy="no", bf16=False)
-        GRPOTrainer(model=str(tiny_model_dir), args=args, train_dataset=data,
-                    reward_funcs=[Recording(remote, mode="round_robin")]).train()
+        reward = Recording(RemoteScorer(f"http://127.0.0.1:{server.port}"), mode="round_robin")
+        grpo_train(tmp_path, tiny_model_dir, [{"prompt": "say something?"}] * 2, reward,
+                   per_device_train_batch_size=24, num_generations=24, max_completion_length=3)
     finally:
         server.close()
-    (rewards,) = seen
+    ((*_, rewards),) = reward.calls
     assert len(rewards) == 24 and all(r is not None and math.isfinite(r) for r in rewards)
 
 
