@@ -30,6 +30,19 @@ def test_demo_writes_results_reports_and_loadable_models(tmp_path, tiny_model_di
     assert saved["bt"]["position_consistency"] is None or saved["bt"]["position_consistency"] == 1.0
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "| gram |" in report and "LLMBar Natural" in report
+    # intervals and paired differences (issue 29): every accuracy with its interval, B − A on the same pairs
+    for name in ("zero_shot", "gram", "bt"):
+        for figures in (saved[name], saved[name]["out_of_domain"]):
+            low, high = figures["accuracy_ci95"]
+            assert low <= figures["accuracy"] <= high
+    for part in ("heldout", "ood"):
+        diff = saved["paired"][part]["gram − zero_shot"]
+        expected = saved["gram"]["accuracy"] - saved["zero_shot"]["accuracy"] if part == "heldout" else \
+            saved["gram"]["out_of_domain"]["accuracy"] - saved["zero_shot"]["out_of_domain"]["accuracy"]
+        assert diff["difference"] == pytest.approx(expected) and diff["within_noise"] == (diff["ci95"][0] <= 0 <= diff["ci95"][1])
+    assert "| gram − zero_shot |" in report and "paired bootstrap" in report
+    gram = saved["gram"]
+    assert f"{gram['accuracy']:.3f} [{gram['accuracy_ci95'][0]:.3f}, {gram['accuracy_ci95'][1]:.3f}]" in report
     assert (tmp_path / "demo" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     # whole rows: the slices take pairs that fit, so nothing is cut in training or in scoring
     assert saved["slices"] == {"train": TINY.train_pairs, "pretrain": TINY.pretrain_pairs, "heldout": TINY.eval_pairs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -90,6 +91,8 @@ def test_resume_after_crash_matches_uninterrupted(tmp_path, tiny_model_dir, synt
     with pytest.raises(Crash):
         train(crashing, on_event=crash_at_7)
     assert not (Path(crashing.output) / "rewardkit.json").exists()
+    with (Path(crashing.output) / "metrics.jsonl").open("a") as log:  # a write the crash cut short (issue 34 #7)
+        log.write('{"step": 7, "loss": 0.69')
     events = []
     resumed = config(tmp_path / "b", tiny_model_dir, synthetic_pairs, "finetune", max_steps=10, save_every=4,
                      lr=1e-3, resume=True)
@@ -344,8 +347,16 @@ def load_records(rows):
     return load_pairs(rows).records
 
 
+class Planted:
+    """A class in a pickle: what `weights_only` loading must refuse, for the older checkpoint."""
+
+
+# the *_rehashed damages recompute the manifest's checksums afterwards (issue 34 #4): only a check
+# of the tensors themselves against the model can catch them
 @pytest.mark.parametrize("damage", ["truncate_weights", "empty_optimizer", "garbage_state", "no_manifest",
-                                    "drop_tensor", "nan_weights"])
+                                    "drop_tensor", "nan_weights", "drop_tensor_rehashed", "broadcast_shape_rehashed",
+                                    "extra_tensor_rehashed", "other_dtype_rehashed", "pickle_optimizer_rehashed",
+                                    "empty_file_list"])
 def test_damaged_checkpoint_falls_back_to_the_older_one(tmp_path, tiny_model_dir, synthetic_pairs, damage):
     """Each file of the newest checkpoint damaged in turn: resume names it, skips it and goes on
     from the intact older checkpoint, ending at the uninterrupted run's weights; with every
@@ -373,7 +384,28 @@ def test_damaged_checkpoint_falls_back_to_the_older_one(tmp_path, tiny_model_dir
 
     def spoil(checkpoint):
         weights = checkpoint / "trainable.safetensors"
-        if damage == "truncate_weights":
+        manifest_file = checkpoint / "manifest.json"
+        if damage.endswith("_rehashed") or damage == "empty_file_list":
+            tensors = load_file(weights)
+            name = sorted(tensors)[0]
+            matrix = next(k for k in sorted(tensors) if tensors[k].dim() == 2)
+            if damage == "drop_tensor_rehashed":
+                del tensors[name]
+            elif damage == "broadcast_shape_rehashed":  # [N, 1]: copy_ would broadcast it silently
+                tensors[matrix] = tensors[matrix][:, :1].contiguous()
+            elif damage == "extra_tensor_rehashed":
+                tensors["planted.weight"] = torch.zeros(3)
+            elif damage == "other_dtype_rehashed":
+                tensors[name] = tensors[name].double()
+            elif damage == "pickle_optimizer_rehashed":
+                torch.save({"optimizer": Planted()}, checkpoint / "optimizer.pt")
+            save_file(tensors, weights)
+            manifest = json.loads(manifest_file.read_text())
+            manifest["files"] = {} if damage == "empty_file_list" else {
+                f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(checkpoint.iterdir())
+                if f.name != "manifest.json"}
+            manifest_file.write_text(json.dumps(manifest))
+        elif damage == "truncate_weights":
             weights.write_bytes(weights.read_bytes()[:100])
         elif damage == "empty_optimizer":
             (checkpoint / "optimizer.pt").write_bytes(b"")
@@ -391,8 +423,6 @@ def test_damaged_checkpoint_falls_back_to_the_older_one(tmp_path, tiny_model_dir
             save_file(tensors, weights)
             manifest = json.loads((checkpoint / "manifest.json").read_text())  # a consistent manifest: only
             if damage == "nan_weights":  # the content check can catch NaN weights
-                import hashlib
-
                 manifest["files"]["trainable.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
                 (checkpoint / "manifest.json").write_text(json.dumps(manifest))
 

@@ -31,8 +31,39 @@ def user_errors(func):
             # escaped: messages hold brackets of their own ("pip install 'rewardkit[serve]'", "rows[3]")
             console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
             raise typer.Exit(EXIT_USER_ERROR) from None
+        except OSError as exc:  # the system refused a file (full disk, a file where a directory must be, …)
+            console.print(f"[bold red]error:[/] {escape(system_error(exc))}", markup=True, highlight=False)
+            raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper
+
+
+def show_our_warnings_as_one_line() -> None:
+    """A warning rewardkit raises (contamination, a slow precision) prints as `warning: …`, not
+    as Python's file:line and source line; other libraries' warnings print as they always do."""
+    import warnings
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parents[1])
+    plain = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if str(Path(filename).resolve()).startswith(package):
+            console.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False)
+        else:
+            plain(message, category, filename, lineno, file, line)
+
+    if not getattr(warnings.showwarning, "rewardkit", False):
+        show.rewardkit = True
+        warnings.showwarning = show
+
+
+def system_error(exc: OSError) -> str:
+    """An OSError as one line naming its file(s): what the system refused, and why."""
+    from rewardkit.files import cannot_write
+
+    names = " → ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+    return f"{names or 'a file'}: {cannot_write(names, exc)}"
 
 
 def optional_import(module: str, extra: str):

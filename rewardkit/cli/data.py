@@ -1,4 +1,4 @@
-"""`rewardkit data inspect|convert|balance`."""
+"""`rewardkit data inspect|convert|balance|overlap`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from rewardkit.cli.common import console, out, refuse_same_files, user_errors
-from rewardkit.cli.options import checked
+from rewardkit.cli.options import checked, writable
 from rewardkit.domains import AT_LEAST_TWO, COUNT, SEED
 
 app = typer.Typer(help="Inspect and convert preference data files.", no_args_is_help=True)
@@ -61,12 +61,13 @@ def _render_report(report: dict) -> None:
 @user_errors
 def convert(
     input: Path = typer.Argument(..., help="file to read"),
-    output: Path = typer.Argument(..., help="file to write (.jsonl, .json, .csv, .parquet)"),
+    output: Path = typer.Argument(..., help="file to write (.jsonl, .json, .csv, .parquet)", callback=writable("file")),
     format: str = typer.Option("auto", help="input row shape (see `inspect --help`)"),
     unlabeled: bool = typer.Option(False, help="drop the label: write response_a/response_b in seeded random order"),
     seed: int = typer.Option(0, help="seed for --unlabeled ordering", callback=checked(SEED)),
     skip_invalid: bool = typer.Option(False, help="keep going past bad rows; write them to a sidecar file"),
-    rejected: Optional[Path] = typer.Option(None, help="sidecar file for bad rows (default OUTPUT.rejected.jsonl)"),
+    rejected: Optional[Path] = typer.Option(None, help="sidecar file for bad rows (default OUTPUT.rejected.jsonl)",
+                                            callback=writable("file")),
 ):
     """Convert any supported shape to the canonical schema (or to unlabeled pairs)."""
     from rewardkit.data import load_pairs, load_response_pairs, write_pairs
@@ -88,7 +89,7 @@ def convert(
 @user_errors
 def balance(
     input: Path = typer.Argument(..., help="labeled pairs to read"),
-    output: Path = typer.Argument(..., help="file to write (.jsonl, .json, .csv, .parquet)"),
+    output: Path = typer.Argument(..., help="file to write (.jsonl, .json, .csv, .parquet)", callback=writable("file")),
     format: str = typer.Option("auto", help="input row shape (see `inspect --help`)"),
     count: Optional[int] = typer.Option(None, min=2, help="write at most N pairs, the first N/2 of each kind in file "
                                                          "order (default: every pair of the rarer kind and as many "
@@ -110,3 +111,32 @@ def balance(
     write_pairs(output, kept)
     before, after = chosen_longer_share(pairs), chosen_longer_share(kept)
     out.print(f"wrote {len(kept)} of {len(pairs)} pairs to {output}; chosen answer longer in {before:.0%} → {after:.0%}")
+
+
+@app.command()
+@user_errors
+def overlap(
+    train: list[Path] = typer.Option(..., help="training file(s); repeat the flag for more"),
+    eval: list[Path] = typer.Option(..., "--eval", help="evaluation file(s); repeat the flag for more"),
+    ngram: int = typer.Option(13, help="length in words of a shared run that counts as overlap", callback=checked(COUNT)),
+    output: Optional[Path] = typer.Option(None, help="also write the report as JSON here", callback=writable("file")),
+):
+    """Decontamination: evaluation rows whose prompt a training file has (exactly, or a run of
+    --ngram words), counted per evaluation file and per training file."""
+    from rewardkit.data.overlap import OverlapIndex, overlap_report
+    from rewardkit.files import write_text
+
+    report = overlap_report(OverlapIndex.from_files(train, ngram), eval)
+    table = Table("evaluation file", "rows", "exact prompt", f"{ngram}-word run", "either", "share")
+    for path, entry in report["eval"].items():
+        share = entry["contaminated"] / entry["rows"] if entry["rows"] else 0.0
+        table.add_row(path, str(entry["rows"]), str(entry["exact"]), str(entry["ngram"]), str(entry["contaminated"]),
+                      f"{share:.1%}")
+    out.print(table)
+    for path, entry in report["eval"].items():
+        for source, count in entry["by_train_file"].items():
+            if count:
+                out.print(f"{path}: {count} rows overlap {source}")
+    if output:
+        write_text(output, json.dumps(report, indent=2))
+        out.print(f"→ {output}")

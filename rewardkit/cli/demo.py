@@ -7,13 +7,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from rewardkit.cli.common import console, out, user_errors
-from rewardkit.cli.options import checked
+from rewardkit.cli.options import checked, writable
 from rewardkit.domains import SEED
 
 
 @user_errors
 def demo_command(
-    output: Path = typer.Option(Path("runs/demo"), help="where models, reports and results.json go"),
+    output: Path = typer.Option(Path("runs/demo"), help="where models, reports and results.json go",
+                               callback=writable("directory")),
     quick: bool = typer.Option(False, "--quick", help="smaller slices and fewer steps (a few minutes)"),
     model: str = typer.Option("smollm2-135m", help="backbone (built-in name, local dir or hub id)"),
     seed: int = typer.Option(0, callback=checked(SEED)),
@@ -56,6 +57,10 @@ def demo_command(
     for row in table_rows(results):
         table.add_row(*row)
     out.print(table)
+    from rewardkit.eval.compare import difference_text
+
+    for name, held in results["paired"]["heldout"].items():
+        out.print(f"{name}: held-out {difference_text(held)}; LLMBar Natural {difference_text(results['paired']['ood'][name])}")
     example = results["best_of_n_example"]
     out.print(f"best-of-{len(example['candidates'])} with the trained judge: picked candidate {example['best']} "
               f"(the human-preferred answer is {example['chosen_index']}); "

@@ -5,12 +5,13 @@ from pathlib import Path
 import typer
 
 from rewardkit.cli.common import out, user_errors
+from rewardkit.cli.options import writable
 
 
 @user_errors
 def export_command(
     model: str = typer.Argument(..., help="a trained judge directory (or any causal LM used as a zero-shot judge)"),
-    output: Path = typer.Argument(..., help="directory to write"),
+    output: Path = typer.Argument(..., help="directory to write", callback=writable("directory")),
     to: str = typer.Option("seq-cls", "--to", help="seq-cls: a one-logit …ForSequenceClassification"),
 ):
     """Export a pairwise judge as a standard sequence classifier (vLLM classify/score, TRL, OpenRLHF)."""

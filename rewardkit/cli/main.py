@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rewardkit.cli import data, demo, evaluate, export, models, rl, selection, serve, train, unlabeled
+from rewardkit.cli.common import show_our_warnings_as_one_line
 
 app = typer.Typer(help="Build, evaluate and serve generative and Bradley-Terry reward models.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -16,6 +17,7 @@ def main(verbose: bool = typer.Option(False, "--verbose", help="show library log
     import os
     import warnings
 
+    show_our_warnings_as_one_line()
     if not verbose:  # our own progress bars say what is happening; library chatter hides them
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -48,6 +48,21 @@ def checked(domain):
     return callback
 
 
+def writable(kind: str):
+    """A typer callback for an output path: a `kind` ("file" or "directory") that cannot be
+    written there (a directory given for a file, a file under a file, no permission) exits 2
+    naming the flag while the command line is parsed, before any model loads."""
+    from rewardkit.files import output_problem
+
+    def callback(value):
+        problem = None if value is None else output_problem(value, kind)
+        if problem:
+            raise typer.BadParameter(problem)
+        return value
+
+    return callback
+
+
 def _plain(annotation):
     """int | None → int; list[str] → List[str] (what typer understands)."""
     args = typing.get_args(annotation)

@@ -7,8 +7,9 @@ import typer
 from rich.progress import Progress
 
 from rewardkit.cli.common import DTYPE_HELP, console, out, user_errors
-from rewardkit.cli.options import checked
+from rewardkit.cli.options import checked, writable
 from rewardkit.domains import COUNT, NON_NEGATIVE, SEED
+from rewardkit.files import write_text
 
 
 @user_errors
@@ -18,7 +19,8 @@ def best_of_n_command(
     prompts: Path = typer.Option(..., help="JSONL with 'prompt', or .txt with one prompt per line"),
     n: int = typer.Option(8, "-n", help="candidates per prompt", callback=checked(COUNT)),
     strategy: str = typer.Option("knockout", help="linear, knockout, round_robin or reference"),
-    output: Path = typer.Option(Path("best_of_n.jsonl"), help="JSONL: best response, all candidates and scores"),
+    output: Path = typer.Option(Path("best_of_n.jsonl"), help="JSONL: best response, all candidates and scores",
+                               callback=writable("file")),
     max_new_tokens: int = typer.Option(128, callback=checked(COUNT)),
     temperature: float = typer.Option(0.8, callback=checked(NON_NEGATIVE)),
     seed: int = typer.Option(0, callback=checked(SEED)),
@@ -41,7 +43,7 @@ def best_of_n_command(
             rows.append(best_of_n_row(question, candidates, scorer.rank(question, candidates, strategy=strategy)))
             progress.advance(bar)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_text(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     out.print(f"wrote {len(rows)} best-of-{n} results to {output}")
 
 
@@ -49,7 +51,8 @@ def best_of_n_command(
 def label_command(
     model: str = typer.Option(..., help="reward model: trained directory, built-in name or causal LM"),
     data: Path = typer.Option(..., help="JSONL rows {prompt, responses: [...]}"),
-    output: Path = typer.Option(..., help="preference pairs (prompt/chosen/rejected + margin), ready for DPO"),
+    output: Path = typer.Option(..., help="preference pairs (prompt/chosen/rejected + margin), ready for DPO",
+                               callback=writable("file")),
     strategy: str = typer.Option("round_robin", help="ranking strategy"),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):

@@ -9,8 +9,9 @@ from typing import Optional
 import typer
 
 from rewardkit.cli.common import DTYPE_HELP, out, refuse_same_files, user_errors
-from rewardkit.cli.options import checked
+from rewardkit.cli.options import checked, writable
 from rewardkit.domains import CONFIDENCE, COUNT, SEED
+from rewardkit.files import replacing, write_text
 
 
 def _records(path: Path, what: str):
@@ -38,7 +39,7 @@ def _embed(model: str, records, max_length, dtype: str = "auto"):
 def embed_command(
     model: str = typer.Option("smollm2-135m", help="judge (causal LM or trained judge) or Bradley–Terry directory"),
     data: Path = typer.Option(..., help="pair file (labeled or unlabeled)"),
-    output: Path = typer.Option(..., help="Parquet file: row, id, source, subset, embedding"),
+    output: Path = typer.Option(..., help="Parquet file: row, id, source, subset, embedding", callback=writable("file")),
     max_length: Optional[int] = typer.Option(None, help="row limit in tokens [default: the model's own]", callback=checked(COUNT)),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ):
@@ -60,7 +61,8 @@ def embed_command(
 def select_command(
     pool: Path = typer.Option(..., help="the pool's pair file"),
     budget: int = typer.Option(..., help="how many pool pairs to select", callback=checked(COUNT)),
-    output: Path = typer.Option(..., help="JSONL: the selected pairs, every original field plus selection_score"),
+    output: Path = typer.Option(..., help="JSONL: the selected pairs, every original field plus selection_score",
+                               callback=writable("file")),
     target: Optional[Path] = typer.Option(None, help="pairs of the domain to select for (ot, nearest)"),
     strategy: str = typer.Option("ot", help="ot | nearest | margin | random"),
     model: Optional[str] = typer.Option(None, help="the model that embeds both files (and gives margins)"),
@@ -75,10 +77,14 @@ def select_command(
 
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    refuse_same_files(pool=pool, target=target, output=output, report=output.with_suffix(".md"),
-                      map=output.with_suffix(".png"))
+    for source in ({"pool": pool}, {"target": target}):  # the two inputs may be one file; no output may be either
+        refuse_same_files(**source, output=output, report=output.with_suffix(".md"), map=output.with_suffix(".png"))
     pool_records = _records(pool, "--pool")
     target_records = _records(target, "--target") if target else None
+    if target is not None and target != pool:  # selecting for a domain from its own rows is no contamination
+        from rewardkit.data.overlap import warn_if_overlapping
+
+        warn_if_overlapping([pool], [target], "--pool")
     if budget > len(pool_records) or budget < 1:
         raise ConfigError(f"--budget {budget}: must be between 1 and the pool's {len(pool_records)} pairs")
     if strategy in ("ot", "nearest") and target_records is None:
@@ -144,8 +150,7 @@ def _placeholder(count: int):
 def _write_selection(output: Path, records, chosen, scores) -> None:
     from rewardkit.data.load import record_to_row
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8") as handle:
+    with replacing(output) as handle:
         for rank, index in enumerate(chosen):
             row = {**record_to_row(records[index]), "selection_score": float(scores[index]),
                    "selection_rank": rank, "pool_row": int(index)}
@@ -161,14 +166,15 @@ def _write_report(output: Path, strategy, budget, records, chosen, pool_vectors,
         plot = output.with_suffix(".png")
         projection_plot(pool_vectors, target_vectors, chosen, plot, f"{strategy}: {budget} of {len(records)}")
         report += [f"![map]({plot.name})", ""]
-    output.with_suffix(".md").write_text("\n".join(report))
+    write_text(output.with_suffix(".md"), "\n".join(report))
 
 
 @user_errors
 def audit_command(
     model: str = typer.Option("smollm2-135m", help="the judge or reward model that checks the labels"),
     data: Path = typer.Option(..., help="labeled pair file"),
-    output: Path = typer.Option(..., help="JSONL for review: the flagged pairs, most confident first"),
+    output: Path = typer.Option(..., help="JSONL for review: the flagged pairs, most confident first",
+                               callback=writable("file")),
     confidence: float = typer.Option(0.8, help="flag when P(chosen better) ≤ 1 − this", callback=checked(CONFIDENCE)),
     max_length: Optional[int] = typer.Option(None, callback=checked(COUNT)),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
@@ -189,7 +195,7 @@ def audit_command(
     if not is_writer():
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    write_text(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     out.print(f"{len(rows)} of {len(pairs)} pairs flagged for review → {output} ({data} is unchanged)")
 
 

@@ -30,6 +30,8 @@ def serve_command(
     read_timeout: float = typer.Option(10.0, help="seconds a client may stall while sending headers (then the "
                                                   "connection is closed) or a body (then 408)", callback=checked(POSITIVE)),
     limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503", callback=checked(COUNT)),
+    body_timeout: float = typer.Option(30.0, help="seconds a request body may take in all, however slowly it "
+                                                  "trickles in (then 408)", callback=checked(POSITIVE)),
 ):
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
     from rewardkit.cli.common import optional_import
@@ -43,7 +45,10 @@ def serve_command(
 
     # the settings (and the key) are checked, and the references read, before the model loads
     settings = ServeSettings(api_key=api_key, max_queue=max_queue, max_items=max_items,
-                             max_batch_items=max_batch_items, max_wait_ms=max_wait_ms, read_timeout_s=read_timeout)
+                             max_batch_items=max_batch_items, max_wait_ms=max_wait_ms, read_timeout_s=read_timeout,
+                             body_timeout_s=body_timeout,
+                             # a quarter of the connections may wait on slow bodies: the rest stay free for fast clients
+                             max_pending_bodies=max(1, limit_concurrency // 4))
     scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
                                backend=backend)
     if references:

@@ -63,6 +63,9 @@ def _pair(row: dict, prompt: Prompt, chosen: str, rejected: str, used: set[str],
     if margin is None:
         high, low = _number(row, "score_chosen"), _number(row, "score_rejected")
         margin = None if high is None or low is None else high - low
+        if margin is not None and not math.isfinite(margin):
+            raise FieldProblem("score_chosen", f"score_chosen − score_rejected ({high!r} − {low!r}) is beyond a float; "
+                                               "give smaller scores or a 'margin'")
     ident = row.get("id")
     return PreferencePair(
         prompt=prompt, chosen=chosen, rejected=rejected,
@@ -206,6 +209,9 @@ def parse_rmbench(row: dict) -> list[PreferencePair]:
     pairs = []
     for i, chosen in enumerate(lists["chosen"]):
         for j, rejected in enumerate(lists["rejected"]):
+            if chosen == rejected:  # a pair of one answer with itself would train and score on noise
+                raise FieldProblem("rejected", f"rejected[{j}] is identical to chosen[{i}]; every chosen answer must "
+                                               "differ from every rejected one")
             extra = {**base, "chosen_style": i, "rejected_style": j}
             ident = f"{row['id']}:{i}-{j}" if row.get("id") is not None else None
             pairs.append(PreferencePair(prompt, chosen, rejected, ident, row.get("source") or "rm-bench",

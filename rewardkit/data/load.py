@@ -9,7 +9,9 @@ sidecar JSONL file, and loading goes on: nothing is lost silently.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import json
 import random
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from rewardkit.data.formats import FORMATS, FieldProblem, detect_format
 from rewardkit.data.readers import RawRow, file_kind
 from rewardkit.data.sources import iter_source, source_label, split_source
 from rewardkit.errors import DataError
+from rewardkit.files import cannot_write, replace_with, replacing
 from rewardkit.types import PreferencePair, ResponsePair, prompt_to_json
 
 
@@ -81,17 +84,19 @@ def _load(parts: list, format: str, skip_invalid: bool, rejected_path, want) -> 
                         f"unknown format '{format}'; choose auto or one of {', '.join(FORMATS)}")
     result = LoadResult()
     sidecar = None
-    try:
+    # the sidecar replaces its path only when loading ends without an error: never half a file
+    with contextlib.ExitStack() as closing:
         for part in parts:
             path = source_label(part)
             shape = format
             count_before = len(result.records)
-            for index, row in enumerate(iter_source(part)):
+            rows = iter_source(part)
+            if shape == "auto":
+                shape, rows = _file_shape(rows)
+            for index, row in enumerate(rows):
                 if not isinstance(row, RawRow):  # a record passed in memory
                     result.records.append(_checked_record(row, path, index, want))
                     continue
-                if shape == "auto":
-                    shape = detect_format(row.data) or "auto"
                 try:
                     records = _parse_row(row, shape, want)
                 except DataError as exc:
@@ -99,7 +104,7 @@ def _load(parts: list, format: str, skip_invalid: bool, rejected_path, want) -> 
                         raise
                     if sidecar is None:
                         target = Path(rejected_path) if rejected_path else default_rejected_path(path)
-                        sidecar = _open_sidecar(target)
+                        sidecar = _open_sidecar(target, closing)
                         result.rejected_path = str(target)
                     # ASCII escapes: a raw row may hold text no encoder accepts (lone surrogates)
                     sidecar.write(json.dumps({"file": exc.path, "line": exc.line, "field": exc.field,
@@ -111,18 +116,40 @@ def _load(parts: list, format: str, skip_invalid: bool, rejected_path, want) -> 
                 result.records.extend(records)
             result.formats[str(path)] = shape
             result.counts[str(path)] = len(result.records) - count_before
-    finally:
-        if sidecar is not None:
-            sidecar.close()
     return result
 
 
-def _open_sidecar(target: Path):
+SHAPE_SAMPLE = 64  # rows that decide a file's shape
+
+
+def _file_shape(rows) -> tuple[str, Iterable]:
+    """(shape, the same rows): the shape most of the first SHAPE_SAMPLE readable rows have (the
+    earliest on a tie), so that one bad or odd row — even the first — is rejected as itself and
+    does not decide how every other row is read."""
+    rows, head, votes = iter(rows), [], {}
+    for row in rows:
+        head.append(row)
+        if isinstance(row, RawRow) and not row.parse_error:
+            shape = detect_format(row.data)
+            if shape:
+                votes[shape] = votes.get(shape, 0) + 1
+        if len(head) >= SHAPE_SAMPLE:
+            break
+    shape = max(votes, key=lambda k: (votes[k], -list(votes).index(k))) if votes else "auto"
+    return shape, itertools.chain(head, rows)
+
+
+def _open_sidecar(target: Path, closing: contextlib.ExitStack):
+    return closing.enter_context(_sidecar_file(target))
+
+
+@contextlib.contextmanager
+def _sidecar_file(target: Path):
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise DataError(str(target), None, None, f"cannot write the rejected rows here: {exc.strerror or exc}") from None
+        with replacing(target) as handle:
+            yield handle
+    except OSError as exc:  # unwritable, or a full disk while writing: the run stops, no partial sidecar stays
+        raise DataError(str(target), None, None, f"cannot write the rejected rows here: {cannot_write(target, exc)}") from None
 
 
 def _checked_record(record, path: str, index: int, want):
@@ -171,19 +198,10 @@ def write_pairs(path: str | Path, records: Iterable[PreferencePair | ResponsePai
     path = Path(path)
     kind = file_kind(path)
     rows = [record_to_row(r) for r in records]
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            raise IsADirectoryError(f"{path} is a directory")
-        _write_rows(tmp, kind, rows)
-        tmp.replace(path)
+        replace_with(path, lambda temp: _write_rows(temp, kind, rows))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(str(path), None, None, f"cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        raise DataError(str(path), None, None, f"cannot write: {cannot_write(path, exc)}") from None
     return len(rows)
 
 

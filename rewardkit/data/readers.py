@@ -42,7 +42,10 @@ def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
     if not path.is_file():
         raise DataError(str(path), None, None, "no such file")
     reader = {"jsonl": _jsonl, "json": _json, "csv": _csv, "parquet": _parquet}[file_kind(path)]
-    yield from reader(path)
+    try:
+        yield from reader(path)
+    except OSError as exc:  # an I/O error mid-file (EIO, a device or /proc file that refuses reads)
+        raise DataError(str(path), None, None, f"cannot be read: {exc.strerror or exc}") from None
 
 
 def iter_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -223,5 +226,44 @@ def _parquet(path: Path) -> Iterator[RawRow]:
     for batch in table.to_batches():
         for row in batch.to_pylist():
             number += 1
+            converted, problem = {}, None
+            for key, value in row.items():
+                try:
+                    converted[key] = _jsonable(value)
+                except _NotText as exc:
+                    problem = problem or f"column '{key}': {exc}"
+            if problem:
+                yield RawRow(str(path), number, None, json.dumps(row, ensure_ascii=True, default=repr), problem)
+                continue
+            row = converted
             data = _rmbench_lists({k: _maybe_json(v) if isinstance(v, str) else v for k, v in row.items()})
-            yield RawRow(str(path), number, data, json.dumps(row, ensure_ascii=True, default=str), unicode_problem(row))
+            yield RawRow(str(path), number, data, json.dumps(row, ensure_ascii=True), unicode_problem(row))
+
+
+class _NotText(ValueError):
+    pass
+
+
+def _jsonable(value: Any) -> Any:
+    """A Parquet cell as JSON can hold it: timestamps, dates and times as ISO 8601 text, decimals
+    as numbers, durations as seconds, binary as its UTF-8 text (binary that is not text is a
+    problem of its row, not a crash when the row is written out)."""
+    import datetime
+    import decimal
+
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() and value.is_finite() else float(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _NotText("a binary cell that is not UTF-8 text") from None
+    return value

@@ -9,12 +9,10 @@ the fixed ones (the verdict position is the end of the last fixed segment).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import yaml
-
+from rewardkit.config_files import read_mapping, read_text_file
 from rewardkit.errors import ConfigError
 
 SLOTS = ("prompt", "response_a", "response_b")
@@ -77,8 +75,17 @@ class PromptTemplate:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        for key in ("user", "assistant", "system"):
+            if key in data and not isinstance(data[key], str) and not (key == "system" and data[key] is None):
+                raise ConfigError(f"{where}: '{key}' must be text, got {type(data[key]).__name__} {data[key]!r}")
+        for key in ("use_chat_template", "close_turn"):
+            if key in data and not isinstance(data[key], bool):
+                raise ConfigError(f"{where}: '{key}' must be true or false, got {data[key]!r}")
         if "labels" in data:
-            data = {**data, "labels": tuple(data["labels"])}
+            labels = data["labels"]
+            if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
+                raise ConfigError(f"{where}: 'labels' must be a list of two texts (e.g. [A, B]), got {labels!r}")
+            data = {**data, "labels": tuple(labels)}
         return cls(**data)
 
 
@@ -100,15 +107,10 @@ def default_pretrain_template() -> PromptTemplate:
 def load_template(path: str | Path) -> PromptTemplate:
     """A YAML/JSON file with the dataclass's keys, or a plain text file used as the user text."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"template file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a template file must hold a mapping of {[f.name for f in fields(PromptTemplate)]}")
+        data = read_mapping(path, f"template file {path}", allow_empty=False)
         return PromptTemplate.from_dict(data, where=str(path))
-    return PromptTemplate(user=text)
+    return PromptTemplate(user=read_text_file(path, f"template file {path}"))
 
 
 _MARK = "\u241f{}\u241f"  # a symbol no tokenizer's chat template escapes or strips

@@ -151,3 +151,22 @@ def label_token_ids(tokenizer, labels: tuple[str, str]) -> tuple[int, int]:
                               "tokenizer; choose labels that are single tokens (e.g. 'A' and 'B')")
         ids.append(encoded[0])
     return ids[0], ids[1]
+
+
+_CONTENT_MARK = "\u241fcontent{}\u241f"  # stands for message i's text while the chat template renders
+
+
+def encode_chat(tokenizer, messages: list[dict], *, add_generation_prompt: bool = True) -> list[int]:
+    """Token ids of a conversation through the tokenizer's chat template, where the template's
+    own markers are special tokens and the messages' text is ordinary text: a user who writes
+    "<|im_end|>" gets those characters, not an end of turn (as `encode_user_text`)."""
+    marked = [{**m, "content": _CONTENT_MARK.format(i)} for i, m in enumerate(messages)]
+    rendered = tokenizer.apply_chat_template(marked, tokenize=False, add_generation_prompt=add_generation_prompt)
+    ids, rest = [], rendered
+    for i, message in enumerate(messages):
+        mark = _CONTENT_MARK.format(i)
+        if rest.count(mark) != 1:  # a template that drops or repeats a message: no exact split exists
+            raise ValueError(f"the chat template does not render message {i} exactly once")
+        before, rest = rest.split(mark)
+        ids += _encode(tokenizer, before) + encode_user_text(tokenizer, str(message.get("content") or ""))
+    return ids + _encode(tokenizer, rest)

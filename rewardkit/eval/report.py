@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rewardkit.eval.intervals import describe
+from rewardkit.files import replacing, write_text
+
 
 def write_report(output: str | Path, results: dict, rows: list[dict], *, model: str) -> Path:
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "results.json").write_text(json.dumps({"model": model, **results}, indent=2))
-    with (output / "scores.jsonl").open("w") as handle:
+    write_text(output / "results.json", json.dumps({"model": model, **results}, indent=2))
+    with replacing(output / "scores.jsonl") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     _plots(output, results)
-    (output / "report.md").write_text(markdown(results, model))
+    write_text(output / "report.md", markdown(results, model))
     return output
 
 
@@ -22,21 +25,29 @@ def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _ci(result: dict, key: str) -> str:
+    """`0.625 [0.550, 0.700]`: a figure with its 95% interval (bootstrap over prompts)."""
+    return describe(result[key], result.get(f"{key}_ci95")) if result.get(key) is not None else "—"
+
+
 def markdown(results: dict, model: str) -> str:
     lines = [f"# Evaluation of `{model}`", "",
-             f"{results['num_pairs']} pairs; accuracy **{_fmt(results['accuracy'])}**, position consistency "
-             f"{_fmt(results['position_consistency'])}, ECE {_fmt(results['ece'])}, Brier {_fmt(results['brier'])}.", "",
-             truncation_line(results), "",
+             f"{results['num_pairs']} pairs; accuracy **{_ci(results, 'accuracy')}**, position consistency "
+             f"{_fmt(results['position_consistency'])}, ECE {_fmt(results['ece'])}, Brier {_fmt(results['brier'])}. "
+             "Brackets: 95% intervals by bootstrap over prompts.", "",
+             truncation_line(results), "", *decontamination_lines(results),
              "## Per file", "", "| file | pairs | accuracy | consistency | ECE |", "|---|---:|---:|---:|---:|"]
     for name, r in results["per_file"].items():
-        lines.append(f"| {name} | {r['num_pairs']} | {_fmt(r['accuracy'])} | {_fmt(r['position_consistency'])} | {_fmt(r['ece'])} |")
+        lines.append(f"| {name} | {r['num_pairs']} | {_ci(r, 'accuracy')} | {_fmt(r['position_consistency'])} | {_fmt(r['ece'])} |")
+    for name, r in results["per_file"].items():
+        lines += benchmark_lines(name, r.get("benchmarks") or {})
     if "rewardbench_sections" in results:
         lines += ["", "## RewardBench sections (example-count weighted)", "", "| section | score | subsets present |", "|---|---:|---|"]
         for name, s in results["rewardbench_sections"].items():
-            lines.append(f"| {name} | {_fmt(s['score'])} | {', '.join(s['subsets'])}{'' if s['complete'] else ' (partial)'} |")
+            lines.append(f"| {name} | {_ci(s, 'score')} | {', '.join(s['subsets'])}{'' if s['complete'] else ' (partial)'} |")
     lines += ["", "## Per subset", "", "| subset | pairs | accuracy |", "|---|---:|---:|"]
     for name, r in results["per_subset"].items():
-        lines.append(f"| {name} | {r['num_pairs']} | {_fmt(r['accuracy'])} |")
+        lines.append(f"| {name} | {r['num_pairs']} | {_ci(r, 'accuracy')} |")
     lb = results["length_bias"]
     lines += ["", "## Length bias", "",
               f"Accuracy when the chosen answer is longer: {_fmt(lb['chosen_longer']['accuracy'])} "
@@ -50,6 +61,32 @@ def markdown(results: dict, model: str) -> str:
     return "\n".join(lines)
 
 
+def benchmark_lines(name: str, official: dict) -> list[str]:
+    """Each benchmark's own metric for one file (eval/benchmarks.py)."""
+    lines = []
+    if "rmbench" in official:
+        r = official["rmbench"]
+        lines += ["", f"## RM-Bench ({name}: {r['prompts']} prompts)", "", "| domain | prompts | hard | normal | easy | average |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for domain, d in {**r["per_domain"], "all": r}.items():
+            lines.append(f"| {domain} | {d['prompts']} | {_ci(d, 'hard')} | {_ci(d, 'normal')} | {_ci(d, 'easy')} | "
+                         f"{_ci(d, 'average')} |")
+    if "judgebench" in official:
+        j = official["judgebench"]
+        lines += ["", f"## JudgeBench ({name}: {j['pairs']} pairs, both orders)", "",
+                  f"Accuracy (micro, over pairs) **{_ci(j, 'accuracy')}**; mean over sources {_fmt(j['macro_accuracy'])}; "
+                  f"{j['inconsistent']} pairs judged inconsistently (the two orders disagree: counted wrong).", "",
+                  "| source | pairs | accuracy |", "|---|---:|---:|"]
+        lines += [f"| {source} | {v['pairs']} | {_ci(v, 'accuracy')} |" for source, v in j["per_source"].items()]
+    if "best_of_n" in official:
+        b = official["best_of_n"]
+        lines += ["", f"## Best-of-{'/'.join(map(str, b['candidates']))} ({name}: {b['prompts']} prompts)", "",
+                  f"A prompt counts when its chosen answer beats every rejected one: **{_ci(b, 'accuracy')}**.", "",
+                  "| subset | prompts | accuracy |", "|---|---:|---:|"]
+        lines += [f"| {subset} | {v['prompts']} | {_ci(v, 'accuracy')} |" for subset, v in b["per_subset"].items()]
+    return lines
+
+
 def ratings_lines(ratings: dict | None) -> list[str]:
     if not ratings:
         return []
@@ -61,6 +98,14 @@ def ratings_lines(ratings: dict | None) -> list[str]:
         lines.append(f"| {name} | {e['rows']} | {_fmt(head.get('pearson'))} | {_fmt(head.get('spearman'))} | "
                      f"{_fmt(e['reward']['pearson'])} | {_fmt(e['reward']['spearman'])} |")
     return lines
+
+
+def decontamination_lines(results: dict) -> list[str]:
+    d = results.get("decontamination")
+    if not d:
+        return []
+    return [f"Decontamination: {d['excluded']} rows left out whose prompt appears in (or shares a {d['ngram']}-word run "
+            f"with) {', '.join(d['train'])}.", ""]
 
 
 def truncation_line(results: dict) -> str:

@@ -38,19 +38,24 @@ def rewardbench_subset(name: str) -> str | None:
     return name if name in EXAMPLE_COUNTS else None
 
 
-def section_scores(subset_accuracy: dict[str, float]) -> dict[str, dict]:
-    """{section: {score, subsets, complete}} for sections with at least one matching subset."""
-    mapped: dict[str, float] = {}
-    for name, value in subset_accuracy.items():
-        canonical = rewardbench_subset(name)
-        if canonical is not None:
-            mapped[canonical] = value
+def section_weights(subset_names) -> dict[str, dict[str, int]]:
+    """{section: {subset name as in the data: its example count}} for sections with at least one
+    of the names."""
+    canonical = {name: rewardbench_subset(name) for name in subset_names}
     out = {}
     for section, members in SECTIONS.items():
-        present = [s for s in members if s in mapped]
-        if not present:
-            continue
-        weight = sum(EXAMPLE_COUNTS[s] for s in present)
-        out[section] = {"score": sum(mapped[s] * EXAMPLE_COUNTS[s] for s in present) / weight,
-                        "subsets": present, "complete": len(present) == len(members)}
+        present = {name: EXAMPLE_COUNTS[c] for name, c in canonical.items() if c in members}
+        if present:
+            out[section] = present
+    return out
+
+
+def section_scores(subset_accuracy: dict[str, float]) -> dict[str, dict]:
+    """{section: {score, subsets, complete}} for sections with at least one matching subset."""
+    out = {}
+    for section, weights in section_weights(subset_accuracy).items():
+        present = [rewardbench_subset(name) for name in weights]
+        out[section] = {"score": sum(subset_accuracy[n] * w for n, w in weights.items()) / sum(weights.values()),
+                        "subsets": [m for m in SECTIONS[section] if m in present],
+                        "complete": set(present) == set(SECTIONS[section])}
     return out

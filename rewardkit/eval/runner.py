@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from rewardkit.data import load_pairs
+from rewardkit.data.overlap import OverlapIndex
 from rewardkit.eval import metrics
-from rewardkit.eval.rewardbench import section_scores
+from rewardkit.eval.benchmarks import benchmark_metrics
+from rewardkit.eval.intervals import bootstrap_interval, weighted_strata_interval
+from rewardkit.eval.rewardbench import section_scores, section_weights
 from rewardkit.scoring.protocol import Comparison, sigmoid
 from rewardkit.types import prompt_to_text
 
@@ -29,10 +33,12 @@ def score_pairs(scorer, pairs, *, both_orders: bool = True, chunk: int = 64,
         else:
             details = scorer.compare_details(prompts, chosen, rejected, both_orders=both_orders)
         for i, (pair, d) in enumerate(zip(part, details)):
+            text = prompt_to_text(pair.prompt)
             rows.append({"id": pair.id, "source": pair.source, "subset": pair.subset, "p_chosen": d.probability,
                          "p_chosen_first": d.p_ab, "p_chosen_second": d.p_ba,
                          "chosen_chars": len(pair.chosen), "rejected_chars": len(pair.rejected),
-                         "prompt": prompt_to_text(pair.prompt)[:200]})
+                         "prompt": text[:200], "prompt_key": prompt_key(text),
+                         **{k: pair.extra[k] for k in ("chosen_style", "rejected_style") if k in pair.extra}})
             if rewards is not None:
                 rows[-1]["reward_chosen"], rows[-1]["reward_rejected"] = rewards[i]
         if progress:
@@ -40,12 +46,27 @@ def score_pairs(scorer, pairs, *, both_orders: bool = True, chunk: int = 64,
     return rows
 
 
-def summarise(rows: list[dict]) -> dict:
+def prompt_key(text: str) -> str:
+    """What groups a prompt's rows into one cluster for the intervals (eval/intervals.py)."""
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _credits(rows: list[dict], ties: str = "half") -> tuple[list[float], list]:
+    """(per-pair credit, prompt cluster): a pair right counts 1, a tie ½ (or 0 with ties="wrong",
+    as `metrics.accuracy`); the rows of one prompt are resampled together (eval/intervals.py)."""
+    tie = 0.5 if ties == "half" else 0.0
+    return ([1.0 if r["p_chosen"] > 0.5 else tie if r["p_chosen"] == 0.5 else 0.0 for r in rows],
+            [r.get("prompt_key", i) for i, r in enumerate(rows)])
+
+
+def summarise(rows: list[dict], *, seed: int = 0) -> dict:
     p = [r["p_chosen"] for r in rows]
     out = {
         "num_pairs": len(rows),
         "accuracy": metrics.accuracy(p),
+        "accuracy_ci95": bootstrap_interval(*_credits(rows), seed=seed),
         "accuracy_ties_wrong": metrics.accuracy(p, ties="wrong"),  # RewardBench's rule (eval/metrics.py)
+        "accuracy_ties_wrong_ci95": bootstrap_interval(*_credits(rows, "wrong"), seed=seed),
         "ties": sum(x == 0.5 for x in p),
         "position_consistency": metrics.position_consistency([r["p_chosen_first"] for r in rows],
                                                              [r["p_chosen_second"] for r in rows]),
@@ -61,40 +82,74 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def evaluate_files(scorer, paths: Sequence[str | Path], *, max_pairs: int | None = None, seed: int = 0,
-                   both_orders: bool = True, progress: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
-    """(results, per-pair rows) over all files; per-file and per-subset breakdowns included."""
-    return evaluate_sets(scorer, {Path(p).name: p for p in paths}, max_pairs=max_pairs, seed=seed,
-                         both_orders=both_orders, progress=progress)
+                   both_orders: bool = True, progress: Callable[[int], None] | None = None,
+                   exclude: OverlapIndex | None = None) -> tuple[dict, list[dict]]:
+    """(results, per-pair rows) over all files; per-file and per-subset breakdowns included.
+    `exclude`: rows whose prompt overlaps these training files are dropped and counted."""
+    return evaluate_sets(scorer, set_names(paths), max_pairs=max_pairs, seed=seed,
+                         both_orders=both_orders, progress=progress, exclude=exclude)
+
+
+def set_names(paths: Sequence[str | Path]) -> dict[str, str | Path]:
+    """name → file: each file's name where that is unique, else enough of its path to tell the
+    files apart (a/pairs.jsonl, b/pairs.jsonl); the same file given twice is one set."""
+    unique = list(dict.fromkeys(Path(p).expanduser().resolve() for p in paths))
+    depth = 1
+    while depth < 64:
+        names = ["/".join(path.parts[-depth:]) for path in unique]
+        if len(set(names)) == len(names):
+            break
+        depth += 1
+    by_path = dict(zip(unique, names))
+    return {by_path[Path(p).expanduser().resolve()]: p for p in paths}
 
 
 def evaluate_sets(scorer, sets: Mapping[str, Any], *, max_pairs: int | None = None, seed: int = 0,
-                  both_orders: bool = True, progress: Callable[[int], None] | None = None) -> tuple[dict, list[dict]]:
+                  both_orders: bool = True, progress: Callable[[int], None] | None = None,
+                  exclude: OverlapIndex | None = None) -> tuple[dict, list[dict]]:
     """Like `evaluate_files` for named sets, each a file or pairs in memory (a list of
     PreferencePair or dicts, a datasets.Dataset); the breakdown is keyed by set name."""
     all_rows: list[dict] = []
     per_file = {}
     counter = truncation_counter(scorer)
     for name, source in sets.items():
-        pairs = load_pairs(source).records
+        loaded = load_pairs(source)
+        pairs = loaded.records
+        excluded = 0
+        if exclude is not None:  # decontamination: before sampling, so --max-pairs counts clean rows
+            kept = [p for p in pairs if not exclude.contaminated(prompt_to_text(p.prompt))]
+            excluded, pairs = len(pairs) - len(kept), kept
         if max_pairs is not None and len(pairs) > max_pairs:
             pairs = random.Random(seed).sample(pairs, max_pairs)  # a seeded, reproducible slice
         before = dict(counter)
         rows = score_pairs(scorer, pairs, both_orders=both_orders, progress=progress)
         for row in rows:
             row["file"] = name
-        per_file[name] = summarise(rows)
+        per_file[name] = summarise(rows, seed=seed)
         per_file[name]["truncation"] = {k: counter[k] - before[k] for k in counter} if counter else None
+        if exclude is not None:
+            per_file[name]["excluded_overlap"] = excluded
+        official = benchmark_metrics(rows, next(iter(loaded.formats.values()), ""), seed=seed)
+        if official:
+            per_file[name]["benchmarks"] = official
         all_rows.extend(rows)
-    results = summarise(all_rows)
+    results = summarise(all_rows, seed=seed)
+    if exclude is not None:
+        results["decontamination"] = {"train": exclude.files, "ngram": exclude.ngram,
+                                      "excluded": sum(f["excluded_overlap"] for f in per_file.values())}
     results["truncation"] = _total_truncation(per_file)
     results["max_length"] = getattr(scorer, "max_length", None)
     by_subset: dict[str, list[dict]] = defaultdict(list)
     for row in all_rows:
         by_subset[row["subset"] or "(none)"].append(row)
     results["per_file"] = per_file
-    results["per_subset"] = {name: {"num_pairs": len(rs), "accuracy": metrics.accuracy([r["p_chosen"] for r in rs])}
+    results["per_subset"] = {name: {"num_pairs": len(rs), "accuracy": metrics.accuracy([r["p_chosen"] for r in rs]),
+                                    "accuracy_ci95": bootstrap_interval(*_credits(rs), seed=seed)}
                              for name, rs in sorted(by_subset.items())}
     sections = section_scores({k: v["accuracy"] for k, v in results["per_subset"].items()})
+    for section, weights in section_weights(results["per_subset"]).items():
+        strata = {name: _credits(by_subset[name]) for name in weights}
+        sections[section]["score_ci95"] = weighted_strata_interval(strata, weights, seed=seed)
     if sections:
         results["rewardbench_sections"] = sections
     results["reliability"] = metrics.reliability_bins([r["p_chosen"] for r in all_rows])

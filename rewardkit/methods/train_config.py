@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
-
+from rewardkit.config_files import read_mapping
 from rewardkit.errors import ConfigError
 from rewardkit.methods import get_method
 from rewardkit.training.loop import run_training
@@ -76,11 +75,7 @@ def read_yaml_options(path: str | Path | None, known: set[str]) -> dict:
     if path is None:
         return {}
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--config {path}: no such file")
-    loaded = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"--config {path}: must be a mapping of option: value")
+    loaded = read_mapping(path, f"--config {path}")
     unknown = sorted(set(loaded) - known)
     if unknown:
         raise ConfigError(f"--config {path}: unknown key(s) {unknown}; known keys: {sorted(known)}")

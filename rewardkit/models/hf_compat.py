@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rewardkit.files import write_text
+
 GENERIC_FAST_TOKENIZER = "PreTrainedTokenizerFast"  # tokenizer.json + special tokens, in 4.x and 5.x
 
 
@@ -51,4 +53,4 @@ def _update(path: Path, change) -> None:
     before = json.loads(path.read_text(encoding="utf-8"))
     after = change(dict(before))
     if after != before:
-        path.write_text(json.dumps(after, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(after, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")

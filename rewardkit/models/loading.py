@@ -7,6 +7,8 @@ Hugging Face directory, a `.gguf` file, or a hub id (for users whose machines re
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 
 import torch
@@ -22,6 +24,9 @@ def resolve_model_path(name_or_path: str | Path, *, pull_missing: bool = True) -
     if text in BUILTIN_MODELS:
         return str(pull(text)) if pull_missing else text
     path = Path(text).expanduser()
+    if path.is_file() and path.suffix.lower() != ".gguf":
+        raise ModelError(f"model path {text} is a file; give a model directory (with config.json), a .gguf file "
+                         "or a Hugging Face id")
     if path.exists():
         markers = ("config.json", "adapter_config.json", "rewardkit.json")  # rewardkit.json: a head over a saved base
         if path.is_dir() and not any((path / name).is_file() for name in markers):
@@ -30,6 +35,19 @@ def resolve_model_path(name_or_path: str | Path, *, pull_missing: bool = True) -
     if text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise ModelError(f"model path {text} does not exist")
     return text  # a hub id; from_pretrained reports if it cannot be reached
+
+
+@contextlib.contextmanager
+def loading(name) -> object:
+    """What transformers raises for a model it cannot fetch or read (an unreachable or unknown
+    hub id, a damaged config.json, a model_type it does not know) as one ModelError line."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ModelError(f"could not load model '{name}': {first[:400]}") from None
 
 
 def choose_device(requested: str | None = None) -> torch.device:
@@ -46,7 +64,8 @@ def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False)
     resolved = resolve_model_path(name_or_path)
     if resolved.endswith(".gguf"):
         return load_gguf(resolved)[1]
-    tokenizer = AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
+    with loading(name_or_path):
+        tokenizer = AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -66,11 +85,9 @@ def load_backbone(name_or_path: str | Path, *, dtype: str | torch.dtype | None =
     else:
         use_safetensors = require_safetensors(resolved)
         tokenizer = load_tokenizer(resolved, trust_remote_code=trust_remote_code)
-        try:
+        with loading(name_or_path):
             model = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch_dtype, trust_remote_code=trust_remote_code,
                                                          use_safetensors=use_safetensors)
-        except OSError as exc:
-            raise ModelError(f"could not load model '{name_or_path}': {exc}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(target).eval(), tokenizer
@@ -113,8 +130,10 @@ def load_classifier(path: str, *, dtype=None, device: str | None = None, trust_r
     target = choose_device(device)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     extra = {} if num_labels is None else {"num_labels": num_labels}
-    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=choose_dtype(dtype, target), use_safetensors=True,
-                                                               trust_remote_code=trust_remote_code, **extra)
+    with loading(path):
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=choose_dtype(dtype, target),
+                                                                   use_safetensors=True,
+                                                                   trust_remote_code=trust_remote_code, **extra)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(target).eval(), tokenizer
 
@@ -131,11 +150,17 @@ def load_adapter(path: str, *, dtype=None, device: str | None = None, classifier
     """A LoRA output saved without --merge-lora: base model + adapter, merged for fast scoring.
     For a classifier the adapter directory also holds the trained value head (peft saves the
     `score` module with a SEQ_CLS adapter)."""
-    import json
-
     from peft import PeftModel
 
-    base_path = json.loads(Path(path, "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not Path(path, "adapter_model.safetensors").is_file():
+        raise ModelError(f"{path} has no adapter_model.safetensors; rewardkit does not unpickle adapter_model.bin. "
+                         "Re-save the adapter with `save_pretrained(dir, safe_serialization=True)` in a trusted "
+                         "environment.")
+    try:
+        adapter_config = json.loads(Path(path, "adapter_config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}/adapter_config.json: not valid JSON ({exc})") from None
+    base_path = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
     if not base_path:
         raise ModelError(f"{path}/adapter_config.json names no base model")
     target = choose_device(device)
@@ -144,12 +169,14 @@ def load_adapter(path: str, *, dtype=None, device: str | None = None, classifier
 
         base_dir = resolve_model_path(base_path)
         require_safetensors(base_dir)
-        base = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1, use_safetensors=True,
-                                                                  dtype=choose_dtype(dtype, target))
+        with loading(base_dir):
+            base = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1, use_safetensors=True,
+                                                                      dtype=choose_dtype(dtype, target))
     else:
         base, _ = load_backbone(base_path, dtype=dtype, device=str(target))
     tokenizer = load_tokenizer(path)
-    model = PeftModel.from_pretrained(base, path)
+    with loading(path):
+        model = PeftModel.from_pretrained(base, path)
     # merged: one weight per layer, fastest; unmerged: W·x + B(A·x), as training computed it —
     # under bf16 autocast the two round differently (load_reward_model keeps it unmerged there)
     model = model.merge_and_unload() if merge else model.eval()

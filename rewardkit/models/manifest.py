@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rewardkit.errors import ModelError
+from rewardkit.files import write_text
 
 MANIFEST = "rewardkit.json"
 SCHEMA_VERSION = 1
@@ -39,14 +40,20 @@ class ModelManifest:
 
 def write_manifest(directory: str | Path, manifest: ModelManifest) -> None:
     path = Path(directory) / MANIFEST
-    path.write_text(json.dumps(asdict(manifest), indent=2, ensure_ascii=False))
+    write_text(path, json.dumps(asdict(manifest), indent=2, ensure_ascii=False))
 
 
 def read_manifest(directory: str | Path) -> ModelManifest | None:
     path = Path(directory) / MANIFEST
     if not path.is_file():
         return None
-    data = upgrade_manifest(json.loads(path.read_text()))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: must hold a JSON object (the model's kind, template, …), not {type(data).__name__}")
+    data = upgrade_manifest(data)
     try:
         return ModelManifest(**data)
     except TypeError as exc:

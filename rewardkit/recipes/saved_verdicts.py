@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
+from rewardkit.files import write_text
 from rewardkit.scoring.distributed import from_writer, is_writer, sharded_scoring, wait_for_writer
 
 
@@ -90,6 +90,4 @@ def _saved(file: Path, key: str, count: int, elsewhere: Sequence[Path]) -> tuple
 
 
 def write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_text(path, text)

@@ -25,8 +25,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from rewardkit.data.overlap import warn_if_overlapping
 from rewardkit.domains import COUNT, COUNT_OR_ZERO, Domain, check_domains
 from rewardkit.errors import ConfigError
+from rewardkit.files import write_text
 from rewardkit.recipes.saved_verdicts import judge_key, load_or_score, write_atomic
 from rewardkit.scoring.distributed import is_writer
 from rewardkit.training.loop_config import LoopConfig, option
@@ -137,6 +139,7 @@ def self_train(loop: LoopConfig, judge_options, options: SelfTrainConfig, *, on_
 
     emit = on_event or (lambda kind, data: None)
     labeled, pool = read_inputs(options, loop.seed)
+    warn_if_overlapping(list(options.unlabeled) + list(options.labeled), loop.eval_data, "the self-training pool")
     output = Path(loop.output)
     output.mkdir(parents=True, exist_ok=True)
     base = loop.model
@@ -223,7 +226,7 @@ def write_report(output: Path, history: list[dict], options: SelfTrainConfig) ->
             bins = ", ".join(f"[{lo}, {hi}): {n}" for lo, hi, n in zip(h["edges"], h["edges"][1:], h["counts"]))
             lines.append(f"\nRound {r['round']} confidence histogram: {bins}.")
     lines += ["", "![rounds](self_training.png)", ""]
-    (output / "report.md").write_text("\n".join(lines))
+    write_text(output / "report.md", "\n".join(lines))
     _plot(history, output / "self_training.png")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rewardkit.errors import ConfigError, DataError
+from rewardkit.files import replace_with
 from rewardkit.scoring.pair_embeddings import PairEmbeddings, embed_pairs, sides  # noqa: F401  (also imported from here)
 
 MODEL_KEY, KIND_KEY = b"rewardkit.model", b"rewardkit.kind"
@@ -28,10 +29,7 @@ def write_embeddings(path: str | Path, embeddings: PairEmbeddings) -> None:
                       "embedding": pa.FixedSizeListArray.from_arrays(pa.array(embeddings.vectors.reshape(-1)),
                                                                      embeddings.vectors.shape[1])})
     table = table.replace_schema_metadata({MODEL_KEY: embeddings.model.encode(), KIND_KEY: embeddings.kind.encode()})
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(str(path) + ".partial")
-    pq.write_table(table, partial)
-    partial.replace(path)
+    replace_with(path, lambda temp: pq.write_table(table, temp))
 
 
 def read_embeddings(path: str | Path) -> PairEmbeddings:
@@ -39,9 +37,13 @@ def read_embeddings(path: str | Path) -> PairEmbeddings:
 
     if not Path(path).is_file():
         raise DataError(str(path), None, None, "no such file")
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow's ArrowInvalid / OSError for anything that is not Parquet
+        raise DataError(str(path), None, None, f"not a Parquet file written by `rewardkit embed` "
+                                               f"({str(exc).splitlines()[0][:200]})") from None
     meta = table.schema.metadata or {}
-    if MODEL_KEY not in meta or "embedding" not in table.column_names:
+    if MODEL_KEY not in meta or KIND_KEY not in meta or not {"embedding", "id", "source", "subset"} <= set(table.column_names):
         raise DataError(str(path), None, None, "not a rewardkit embeddings file (written by `rewardkit embed`)")
     vectors = np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)
     count = table.num_rows

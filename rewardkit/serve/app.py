@@ -40,6 +40,8 @@ class ServeSettings:
     max_items: int = 512  # per request
     max_body_bytes: int = 8 * 2**20
     read_timeout_s: float = 10.0  # a client that stalls this long while sending its body gets 408
+    body_timeout_s: float = 30.0  # the whole body, however it trickles in; then 408
+    max_pending_bodies: int = 256  # requests waiting for the rest of their body at once; one more gets 503
     max_text_chars: int = 200_000  # per prompt / response / reference (longer text is truncated anyway)
     max_rank_comparisons: int = 256  # per /rank request (round_robin on n responses costs n(n−1)/2)
     max_queue: int = 2048  # comparison jobs waiting, all requests together
@@ -78,7 +80,8 @@ def create_app(scorer, settings: Optional[ServeSettings] = None) -> FastAPI:
     app.state.ctx = ServeContext(scorer, settings, batcher)
     app.state.batcher = batcher
     app.add_middleware(RequestGuard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes,
-                       read_timeout_s=settings.read_timeout_s)
+                       read_timeout_s=settings.read_timeout_s, body_timeout_s=settings.body_timeout_s,
+                       max_pending_bodies=settings.max_pending_bodies, retry_after_s=settings.retry_after_s)
     app.add_exception_handler(RequestValidationError, bad_request)
     app.add_exception_handler(QueueFull, overloaded)
     app.add_exception_handler(RewardKitError, user_error)
@@ -119,10 +122,20 @@ def check_sizes(settings: ServeSettings, **lists) -> None:
             check_text(settings, value, f"{name}[{index}]")
 
 
+def _texts(value) -> list[str]:
+    """Every string inside a prompt or response: plain text, message contents, content parts
+    ([{"type": "text", "text": …}]) at any depth, and role names."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
 def check_text(settings: ServeSettings, value, where: str) -> None:
-    texts = [value] if isinstance(value, str) else [str(m.get("content") or "") for m in value if isinstance(m, dict)] \
-        if isinstance(value, list) else []
-    for text in texts:
+    for text in _texts(value):
         if len(text) > settings.max_text_chars:
             raise RewardKitError(f"{where}: {len(text)} characters; at most {settings.max_text_chars} per text")
         problem = undecodable(text)

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rewardkit.errors import ConfigError, TrainingError
+from rewardkit.files import write_text
 from rewardkit.models.precision import Precision
 from rewardkit.training.batching import epoch_order, token_budget_batches
 from rewardkit.training.checkpoint import CheckpointError, checkpoints_newest_first, load_checkpoint, save_checkpoint
@@ -207,7 +208,7 @@ def _resume(run: Run) -> None:
         raise CheckpointError("--resume: no intact checkpoint in " + str(run.output / "checkpoints") + ":\n  "
                               + "\n  ".join(problems) + "\n(start afresh without --resume, or in another --output)")
     run.log = MetricsLog(run.output, resume_step=run.state["step"], enabled=run.accelerator.is_main_process)
-    (run.output / "train_config.json").write_text(json.dumps(run.loop.to_dict(), indent=2))
+    write_text(run.output / "train_config.json", json.dumps(run.loop.to_dict(), indent=2))
     run.emit("start", {"total_steps": run.total_steps, "step": run.state["step"], "steps_per_epoch": run.steps_per_epoch})
 
 
@@ -335,7 +336,7 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
         save_trained(model, tokenizer, run.output, manifest, merge_lora=run.loop.merge_lora,
                      state_dict=backbone_state)
         plot_metrics(run.log.records(), run.output / "training.png")
-        (run.output / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text(run.output / "summary.json", json.dumps(summary, indent=2))
     accelerator.wait_for_everyone()  # what runs next on any process may load the saved model
     run.emit("done", summary)
     return summary

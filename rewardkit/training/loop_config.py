@@ -12,6 +12,7 @@ from typing import Any
 
 from rewardkit.domains import COUNT, COUNT_OR_ZERO, NON_NEGATIVE, POSITIVE, SEED, SHARE, Domain, domain_problems
 from rewardkit.errors import ConfigError
+from rewardkit.files import output_problem
 from rewardkit.models.precision import Precision, training_precision
 
 
@@ -98,6 +99,9 @@ class LoopConfig:
             problems.append("--cache-frozen needs --train-layers N (only the top N blocks train)")
         if self.cache_frozen and self.freeze_embeddings is False:
             problems.append("--cache-frozen needs frozen input embeddings (the bottom blocks' output must not change)")
+        unwritable = output_problem(self.output, "directory") if isinstance(self.output, str) else None
+        if unwritable:
+            problems.append(f"--output: {unwritable}")
         if isinstance(self.model, str) and isinstance(self.output, str) and _same_directory(self.model, self.output):
             problems.append(f"--output {self.output} is --model: training would overwrite the base model it starts "
                             "from; choose another --output")

@@ -5,26 +5,39 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rewardkit.files import open_append, write_text
+
 
 class MetricsLog:
     def __init__(self, output: str | Path, resume_step: int = 0, enabled: bool = True):
         self.path = Path(output) / "metrics.jsonl"
         self.enabled = enabled
         if enabled and self.path.exists():
-            # on resume keep what the checkpoint covers, drop steps it will redo
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept) if resume_step else "")
+            # on resume keep what the checkpoint covers, drop steps it will redo (and a line a
+            # crash cut short: it belongs to a step past the checkpoint)
+            kept = [json.dumps(r) for r in _parsed(self.path) if r.get("step", 0) <= resume_step]
+            write_text(self.path, "".join(line + "\n" for line in kept) if resume_step else "")
 
     def write(self, record: dict) -> None:
         if self.enabled:
-            with self.path.open("a") as handle:
+            with open_append(self.path) as handle:
                 handle.write(json.dumps(record) + "\n")
 
     def records(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return _parsed(self.path) if self.path.exists() else []
+
+
+def _parsed(path: Path) -> list[dict]:
+    """The log's records; a line that is not a whole JSON object (a write cut short) is skipped."""
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def plot_metrics(records: list[dict], target: str | Path) -> Path | None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 
 from rewardkit.errors import ConfigError
+from rewardkit.files import write_text
 from rewardkit.models.hf_compat import make_compatible
-from rewardkit.models.loading import load_backbone, load_tokenizer, require_safetensors, resolve_model_path
+from rewardkit.models.loading import load_backbone, load_tokenizer, loading, require_safetensors, resolve_model_path
 from rewardkit.models.manifest import ModelManifest, write_manifest
 from rewardkit.training.fsdp import unsharded_class_name
 from rewardkit.training.loop_config import LoopConfig
@@ -23,9 +24,11 @@ def load_for_training(config: LoopConfig, *, value_head: bool = False, freeze_em
 
         path = resolve_model_path(config.model)
         tokenizer = load_tokenizer(path, trust_remote_code=config.trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(  # safetensors only, as everywhere
-            path, num_labels=1, dtype=dtype, trust_remote_code=config.trust_remote_code,
-            use_safetensors=require_safetensors(path))
+        use_safetensors = require_safetensors(path)
+        with loading(config.model):
+            model = AutoModelForSequenceClassification.from_pretrained(  # safetensors only, as everywhere
+                path, num_labels=1, dtype=dtype, trust_remote_code=config.trust_remote_code,
+                use_safetensors=use_safetensors)
         model.config.pad_token_id = tokenizer.pad_token_id
     else:
         model, tokenizer = load_backbone(config.model, dtype=dtype, device="cpu",
@@ -121,4 +124,4 @@ def _unsharded_architecture(directory: Path, model) -> None:
     sharded, plain = type(model).__name__, unsharded_class_name(model)
     if sharded != plain and config.get("architectures") == [sharded]:
         config["architectures"] = [plain]
-        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        write_text(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -68,6 +68,8 @@ def verify_sharded_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"{manifest_file}: unreadable ({exc})") from None
     if not manifest.get("sharded"):
         raise CheckpointError(f"{path}: a single-process checkpoint; resume it without --fsdp")
+    if not isinstance(files, dict) or any(name not in files for name in (STATE, ".metadata", "rank-0.pt")):
+        raise CheckpointError(f"{manifest_file}: does not list {STATE}, .metadata and rank-0.pt (a damaged manifest)")
     for name, digest in files.items():
         if not (path / name).is_file():
             raise CheckpointError(f"{path / name}: missing")

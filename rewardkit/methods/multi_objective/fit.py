@@ -17,6 +17,7 @@ from rewardkit.data import load_pairs
 from rewardkit.data.ratings import Ratings, load_ratings
 from rewardkit.data.templates import default_reward_template
 from rewardkit.errors import ConfigError
+from rewardkit.files import write_text
 from rewardkit.methods.base import check_length, choose_template
 from rewardkit.methods.multi_objective.attributes import decorrelation_lambdas, fit_linear, fit_ridge, require_sklearn
 from rewardkit.methods.multi_objective.categories import categorize
@@ -209,7 +210,7 @@ def _save(loop, options, model, tokenizer, template, head: MultiObjectiveHead, s
     tokenizer.save_pretrained(staging)
     make_compatible(staging)
     head.save(staging)
-    (staging / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_text(staging / "metrics.json", json.dumps(summary, indent=2, default=str))
     manifest = ModelManifest(kind=KIND, template=template.to_dict(), max_length=loop.max_length, base_model=loop.model,
                              training={"method": "multi_objective", **loop.to_dict(), **asdict(options)},
                              precision=precision.to_dict(),

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from rewardkit.errors import ModelError
+from rewardkit.files import write_text
 
 WEIGHTS, SETTINGS = "multi_objective.safetensors", "multi_objective.json"
 
@@ -91,7 +92,7 @@ class MultiObjectiveHead(nn.Module):
 
         directory = Path(directory)
         save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(directory / WEIGHTS))
-        (directory / SETTINGS).write_text(json.dumps(self.settings(), indent=2))
+        write_text(directory / SETTINGS, json.dumps(self.settings(), indent=2))
 
     @classmethod
     def load(cls, directory: str | Path) -> "MultiObjectiveHead":

@@ -17,6 +17,7 @@ import torch
 
 from rewardkit.data.collate import pad_right
 from rewardkit.data.tokenize import SegmentEncoder
+from rewardkit.files import replace_with
 from rewardkit.models.heads import decoder_of
 from rewardkit.models.precision import autocast_of
 from rewardkit.types import Prompt, prompt_to_text
@@ -105,10 +106,8 @@ def cached_states(directory: Path | None, name: str, key: str, compute: Callable
     if path.is_file():
         return States.from_tensors(load_file(str(path)))
     states = compute()
-    directory.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    save_file({k: v.contiguous() for k, v in states.to_tensors().items()}, str(partial))
-    partial.replace(path)
+    tensors = {k: v.contiguous() for k, v in states.to_tensors().items()}
+    replace_with(path, lambda temp: save_file(tensors, str(temp)))
     return states
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.errors import ConfigError
+from rewardkit.files import write_text
 from rewardkit.methods.preference_repr.head import PreferenceHead, train_head
 from rewardkit.methods.preference_repr.scorer import HEAD_FILE, KIND
 from rewardkit.models.manifest import ModelManifest, write_manifest
@@ -92,7 +93,7 @@ def _save(loop, options, base_path: str, head: PreferenceHead, summary: dict, pr
         shutil.copytree(base_path, staging / "base", ignore=shutil.ignore_patterns(".states", ".saving", "checkpoint-*"))
         base_ref = "base"
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(staging / HEAD_FILE))
-    (staging / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_text(staging / "metrics.json", json.dumps(summary, indent=2))
     write_manifest(staging, ModelManifest(kind=KIND, max_length=loop.max_length, base_model=loop.model,
                                           training={"method": "preference_repr", **loop.to_dict(), **asdict(options)},
                                           precision=precision.to_dict(),
