@@ -29,7 +29,7 @@ from rewardkit.recipes.partial_finetune import PartialFineTune
 
 OOD = {"llmbar": "llmbar.jsonl", "mtbench_human": "llmbar_processed_faireval_mtbench.jsonl",
        "hhh": "hhh_alignment.jsonl", "xstest": "xstest_v2_pairs.jsonl", "evalbiasbench": "evalbiasbench.jsonl"}
-KEPT = ("num_pairs", "accuracy", "position_consistency", "ece", "length_bias")
+KEPT = ("num_pairs", "accuracy", "accuracy_ci95", "position_consistency", "ece", "length_bias")
 # the English subsets of LLMEval² (three are Chinese, Russian or Portuguese)
 ENGLISH_LLMEVAL2 = {"bagel", "code-contests", "eli5", "hellaswag", "hh-rlhf", "openmeva", "pku-saferlhf", "shp",
                     "summarizefeedback", "summeval", "webgpt"}
@@ -133,9 +133,12 @@ def evaluate_arm(model: str, sets: dict[str, list], max_length: int | None) -> d
     scorer = load_reward_model(model, max_length=max_length)
     out = {}
     for name, pairs in sets.items():
-        results, _ = evaluate_sets(scorer, {name: pairs})
+        results, rows = evaluate_sets(scorer, {name: pairs})
         out[name] = {k: results[k] for k in KEPT}
         out[name]["truncation"] = results.get("truncation")
+        # per pair, for paired differences between arms (the same pairs, in the same order)
+        out[name]["outcomes"] = [1.0 if r["p_chosen"] > 0.5 else 0.5 if r["p_chosen"] == 0.5 else 0.0 for r in rows]
+        out[name]["prompt_keys"] = [r["prompt_key"] for r in rows]
     return out
 
 
@@ -188,18 +191,60 @@ def _finished_arms(output: Path, study: QualityStudy) -> dict:
     return {arm: r for arm, r in earlier.get("arms", {}).items() if same}
 
 
+def _mean_ood(evals: dict, sets: list[str], deltas_from: dict | None = None) -> tuple[float, list[float] | None]:
+    """The mean over the out-of-domain sets of their accuracies (or, with `deltas_from`, of the
+    paired differences against that arm), and its 95% interval: each set's prompts resampled on
+    their own, the sets weighted equally."""
+    from rewardkit.eval.intervals import weighted_strata_interval
+
+    ood = [s for s in sets if s != "in_domain"]
+    strata = {}
+    for name in ood:
+        values = evals[name].get("outcomes")
+        if values is None or (deltas_from is not None and deltas_from[name].get("outcomes") is None):
+            return sum(evals[s]["accuracy"] for s in ood) / len(ood), None
+        if deltas_from is not None:
+            values = [b - a for a, b in zip(deltas_from[name]["outcomes"], values)]
+        strata[name] = (values, evals[name]["prompt_keys"])
+    point = sum(sum(v) / len(v) for v, _ in strata.values()) / len(strata)
+    return point, weighted_strata_interval(strata, {name: 1.0 for name in strata})
+
+
 def quality_table(results: dict, sets: list[str]) -> str:
-    lines = ["| arm | train s | " + " | ".join(sets) + " | mean OOD | consistency (in-dom) | ECE (in-dom) | "
+    from rewardkit.eval.compare import difference_text
+    from rewardkit.eval.intervals import describe, paired_difference
+
+    lines = ["Accuracy with its 95% interval (bootstrap over prompts; the mean over out-of-domain sets resamples "
+             "each set on its own).", "",
+             "| arm | train s | " + " | ".join(sets) + " | mean OOD | consistency (in-dom) | ECE (in-dom) | "
              "acc. chosen longer / shorter (in-dom) |",
              "|---|---:|" + "---:|" * len(sets) + "---:|---:|---:|---|"]
     for arm, r in results["arms"].items():
-        accs = [r["eval"][s]["accuracy"] for s in sets]
-        ood = [r["eval"][s]["accuracy"] for s in sets if s != "in_domain"]
         ind = r["eval"]["in_domain"]
         lb = ind["length_bias"]
         pc = "—" if ind["position_consistency"] is None else f"{ind['position_consistency']:.2f}"
         longer, shorter = lb["chosen_longer"]["accuracy"], lb["chosen_shorter"]["accuracy"]
-        lines.append(f"| {arm} | {r['train_seconds']:.0f} | " + " | ".join(f"{a:.3f}" for a in accs) +
-                     f" | {sum(ood) / len(ood):.3f} | {pc} | {ind['ece']:.3f} | "
+        lines.append(f"| {arm} | {r['train_seconds']:.0f} | " +
+                     " | ".join(describe(r["eval"][s]["accuracy"], r["eval"][s].get("accuracy_ci95")) for s in sets) +
+                     f" | {describe(*_mean_ood(r['eval'], sets))} | {pc} | {ind['ece']:.3f} | "
                      f"{'—' if longer is None else f'{longer:.2f}'} / {'—' if shorter is None else f'{shorter:.2f}'} |")
+    arms = list(results["arms"])
+    if len(arms) > 1:
+        base = results["arms"][arms[0]]["eval"]
+        lines += ["", f"Paired differences against `{arms[0]}` on the same pairs (B − A, 95% interval from a paired "
+                      "bootstrap over prompts; an interval that holds 0 is within noise):", "",
+                  "| arm | " + " | ".join(sets) + " | mean OOD |", "|---|" + "---:|" * (len(sets) + 1)]
+        for arm in arms[1:]:
+            evals = results["arms"][arm]["eval"]
+            cells = []
+            for s in sets:
+                if base[s].get("outcomes") is None or evals[s].get("outcomes") is None:
+                    cells.append("—")
+                    continue
+                cells.append(difference_text(paired_difference(base[s]["outcomes"], evals[s]["outcomes"],
+                                                               base[s]["prompt_keys"])))
+            point, interval = _mean_ood(evals, sets, deltas_from=base)
+            within = interval is not None and interval[0] <= 0 <= interval[1]
+            cells.append(difference_text({"difference": point, "ci95": interval, "within_noise": within}))
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

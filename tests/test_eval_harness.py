@@ -288,3 +288,32 @@ def test_recipes_warn_when_their_pool_holds_evaluation_prompts(tmp_path, tiny_mo
         from rewardkit.data.overlap import warn_if_overlapping
 
         assert warn_if_overlapping([labeled], [held], "labeled") is None
+
+
+def test_rewardbench2_ties_score_by_hand():
+    """Prompt 1: ref correct [5] vs [1, 2, 3] (gap 2); tied correct [4, 6] (spread 2) vs [1, 3]
+    (gap 1). Prompt 2: ref [2] vs [3] (gap −1, wrong); tied [5, 5.5] (spread 0.5) vs [2] (gap 3).
+    ref accuracy 1/2, tied 1; gap > spread in 1 of 2; min(ref gap, tied gap) > spread in 0 of 2;
+    margins tanh(1/2 − 1) and tanh(−1/0.5 − 1)."""
+    import math
+
+    from rewardkit.eval.benchmarks import benchmark_metrics, rewardbench2_ties
+
+    def group(base, correct, incorrect):
+        return [{"id": f"{base}:{i}-{j}", "subset": "Ties", "file": "rb2", "prompt_key": base, "chosen_style": i,
+                 "rejected_style": j, "reward_chosen": c, "reward_rejected": r, "p_chosen": 0.5}
+                for i, c in enumerate(correct) for j, r in enumerate(incorrect)]
+
+    rows = (group("ref:1", [5], [1, 2, 3]) + group("tied:1", [4, 6], [1, 3]) + group("ref:2", [2], [3])
+            + group("tied:2", [5, 5.5], [2]))
+    result = rewardbench2_ties(rows)
+    margin = (math.tanh(0.5 - 1) + math.tanh(-2 - 1)) / 2
+    assert result["ref_accuracy"] == 0.5 and result["tied_accuracy"] == 1.0
+    assert result["correctness_preferred"] == 0.5 and result["correctness_preferred_hard"] == 0.0
+    assert result["score"] == pytest.approx(0.3 * 1 + 0.3 * 0.5 + 0.2 * 0.5 + 0.2 * 0 + 0.01 * margin)
+    judged = [{k: v for k, v in r.items() if k not in ("reward_chosen", "reward_rejected")} for r in rows]
+    assert "not_applicable" in benchmark_metrics(judged, "rmbench")["rewardbench2_ties"]  # a pairwise judge
+    focus = [row(0.9, "f1", id="7:0-0", chosen_style=0, rejected_style=0, subset="Focus"),
+             row(0.9, "f1", id="7:0-1", chosen_style=0, rejected_style=1, subset="Focus")]
+    official = benchmark_metrics(focus + rows, "rmbench")
+    assert official["best_of_n"]["prompts"] == 1 and "rewardbench2_ties" in official  # Ties kept out of best-of-n

@@ -118,3 +118,28 @@ def test_study_slices_take_an_even_share_of_each_training_source_without_moving_
     for name in ("in_domain", *OOD):  # the evaluation slices do not move when sources are added
         assert [p.prompt for p in mixed[name]] == [p.prompt for p in only_uf[name]]
     assert even_shares({"a": [1, 2, 3], "b": [4]}, 3) == [1, 2, 4]
+
+
+def test_the_quality_table_gives_intervals_and_paired_differences():
+    from quality_study import quality_table
+
+    def evals(outcomes_by_set):
+        out = {}
+        for name, outcomes in outcomes_by_set.items():
+            out[name] = {"accuracy": sum(outcomes) / len(outcomes), "accuracy_ci95": [0.1, 0.9], "outcomes": outcomes,
+                         "prompt_keys": [f"{name}{i}" for i in range(len(outcomes))], "position_consistency": None,
+                         "ece": 0.0, "length_bias": {"chosen_longer": {"accuracy": None}, "chosen_shorter": {"accuracy": None}}}
+        return out
+
+    sets = ["in_domain", "llmbar", "hhh"]
+    same = {"in_domain": [1.0, 0.0] * 20, "llmbar": [1.0, 0.0] * 20, "hhh": [0.0, 1.0] * 20}
+    better = {name: [1.0] * 40 for name in sets}
+    results = {"arms": {"zero_shot": {"train_seconds": 0, "eval": evals(same)},
+                        "copy": {"train_seconds": 1, "eval": evals(same)},
+                        "better": {"train_seconds": 2, "eval": evals(better)}}}
+    table = quality_table(results, sets)
+    assert "| zero_shot | 0 | 0.500 [0.100, 0.900] |" in table
+    copy_row = next(line for line in table.splitlines() if line.startswith("| copy |") and "within noise" in line)
+    assert copy_row.count("+0.000 [+0.000, +0.000], within noise") == 4  # three sets and the OOD mean
+    better_row = [line for line in table.splitlines() if line.startswith("| better |")][-1]
+    assert better_row.count("+0.500") == 4 and "within noise" not in better_row

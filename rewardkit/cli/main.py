@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rewardkit.cli import data, demo, evaluate, export, models, rl, selection, serve, train, unlabeled
+from rewardkit.cli import data, demo, evaluate, export, models, parity, rl, selection, serve, train, unlabeled
 from rewardkit.cli.common import show_our_warnings_as_one_line
 
 app = typer.Typer(help="Build, evaluate and serve generative and Bradley-Terry reward models.",
@@ -36,6 +36,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 train.register(app)
 evaluate.register(app)
+parity.register(app)
 app.command("serve")(serve.serve_command)
 rl.register(app)
 unlabeled.register(app)

@@ -8,7 +8,8 @@
   one picks it and the other ties; two orders that pick different answers are inconsistent and
   count as wrong. Accuracy is the micro average over pairs (overall, and per `source`), not the
   mean of the categories.
-- RewardBench 2 best-of-4: a prompt counts only when its chosen answer beats every rejected one.
+- RewardBench 2 best-of-4: a prompt counts only when its chosen answer beats every rejected one;
+  its Ties subset gets its own score (`rewardbench2_ties`) from a pointwise model's scores.
 
 Every figure carries a 95% interval by bootstrap over prompts (eval/intervals.py). A win is
 strict (P(chosen) > 0.5), as the benchmarks' own code compares scores with `>`.
@@ -124,6 +125,54 @@ def best_of_n(rows: list[dict], *, seed: int = 0) -> dict | None:
                                "accuracy_ci95": bootstrap_interval(v, seed=seed)} for s, v in sorted(by_subset.items())}}
 
 
+def _ties_stats(correct: list[float], incorrect: list[float]) -> dict:
+    worst_correct = min(correct)
+    spread = max(correct) - worst_correct if len(correct) > 1 else None
+    gap = worst_correct - max(incorrect)
+    return {"accurate": gap > 0, "correct_spread": spread, "correct_incorrect_gap": gap}
+
+
+def rewardbench2_ties(rows: list[dict]) -> dict | None:
+    """RewardBench 2's Ties score, for a model with one score per response (pointwise). Its rows
+    have ids `ref:N` (one correct answer) and `tied:N` (several equally correct ones). Per prompt:
+    accurate when the worst correct answer outscores the best incorrect one; for a tied prompt,
+    the spread of its correct answers' scores and the gap from the worst correct to the best
+    incorrect. The score is 0.3 × tied accuracy + 0.3 × ref accuracy + 0.2 × the share of tied
+    prompts whose gap exceeds their spread + 0.2 × the same with the smaller of the tied and ref
+    gaps + 0.01 × the mean of tanh(smaller gap / spread − 1)."""
+    import math
+
+    groups: dict = defaultdict(lambda: ({}, {}))
+    for row in rows:
+        ident = str(row.get("id") or "")
+        base = ident.rsplit(":", 1)[0] if ident.count(":") >= 2 else ident
+        kind, _, number = base.partition(":")
+        if row.get("subset") != "Ties" or kind not in ("ref", "tied") or "reward_chosen" not in row:
+            continue
+        correct, incorrect = groups[(row.get("file"), kind, number)]
+        correct[row.get("chosen_style")] = row["reward_chosen"]
+        incorrect[row.get("rejected_style")] = row["reward_rejected"]
+    if not groups:
+        return None
+    stats = {"ref": {}, "tied": {}}
+    for (file, kind, number), (correct, incorrect) in groups.items():
+        stats[kind][(file, number)] = _ties_stats(list(correct.values()), list(incorrect.values()))
+    accuracy = {k: (sum(v["accurate"] for v in stats[k].values()) / len(stats[k]) if stats[k] else 0.0) for k in stats}
+    both = [k for k in stats["tied"] if k in stats["ref"] and stats["tied"][k]["correct_spread"] is not None]
+    preferred = [stats["tied"][k]["correct_incorrect_gap"] > stats["tied"][k]["correct_spread"] for k in both]
+    smaller = {k: min(stats["ref"][k]["correct_incorrect_gap"], stats["tied"][k]["correct_incorrect_gap"]) for k in both}
+    preferred_hard = [smaller[k] > stats["tied"][k]["correct_spread"] for k in both]
+    ratios = [smaller[k] / stats["tied"][k]["correct_spread"] for k in both if stats["tied"][k]["correct_spread"] > 0]
+    mean = (lambda xs: sum(xs) / len(xs) if xs else 0.0)  # noqa: E731
+    margin_score = mean([math.tanh(r - 1) for r in ratios])
+    score = (0.3 * accuracy["tied"] + 0.3 * accuracy["ref"] + 0.2 * mean(preferred) + 0.2 * mean(preferred_hard)
+             + 0.01 * margin_score)
+    return {"score": score, "ref_prompts": len(stats["ref"]), "tied_prompts": len(stats["tied"]),
+            "ref_accuracy": accuracy["ref"], "tied_accuracy": accuracy["tied"],
+            "correctness_preferred": mean(preferred), "correctness_preferred_hard": mean(preferred_hard),
+            "margin_score": margin_score}
+
+
 def benchmark_metrics(rows: list[dict], file_format: str, *, seed: int = 0) -> dict:
     """The metrics a file's rows support, by its format: RM-Bench lists (3×3 styles) get
     RM-Bench's, lists of one chosen and several rejected answers best-of-n, JudgeBench rows
@@ -137,6 +186,10 @@ def benchmark_metrics(rows: list[dict], file_format: str, *, seed: int = 0) -> d
         result = rmbench(rows, seed=seed)
         if result:
             out["rmbench"] = result
-        elif (result := best_of_n(rows, seed=seed)):
-            out["best_of_n"] = result
+        elif (result := best_of_n([r for r in rows if r.get("subset") != "Ties"], seed=seed)):
+            out["best_of_n"] = result  # RewardBench 2 scores its Ties subset its own way, below
+        ties = [r for r in rows if r.get("subset") == "Ties"]
+        if ties:
+            out["rewardbench2_ties"] = rewardbench2_ties(ties) or {
+                "not_applicable": "the Ties score needs one score per response: a pointwise (scalar) model"}
     return out

@@ -84,6 +84,14 @@ def benchmark_lines(name: str, official: dict) -> list[str]:
                   f"A prompt counts when its chosen answer beats every rejected one: **{_ci(b, 'accuracy')}**.", "",
                   "| subset | prompts | accuracy |", "|---|---:|---:|"]
         lines += [f"| {subset} | {v['prompts']} | {_ci(v, 'accuracy')} |" for subset, v in b["per_subset"].items()]
+    if "rewardbench2_ties" in official:
+        t = official["rewardbench2_ties"]
+        lines += ["", f"## RewardBench 2 Ties ({name})", ""]
+        lines += [f"Not computed: {t['not_applicable']}."] if "not_applicable" in t else [
+            f"Score **{t['score']:.3f}** (0.3 × tied accuracy {t['tied_accuracy']:.3f} + 0.3 × ref accuracy "
+            f"{t['ref_accuracy']:.3f} + 0.2 × correctness preferred {t['correctness_preferred']:.3f} + 0.2 × the same, "
+            f"hard, {t['correctness_preferred_hard']:.3f} + 0.01 × margin score {t['margin_score']:.3f}); "
+            f"{t['ref_prompts']} ref and {t['tied_prompts']} tied prompts."]
     return lines
 
 

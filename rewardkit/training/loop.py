@@ -392,3 +392,24 @@ def _evaluate(run: Run) -> dict:
         return run.task.evaluate(unwrapped, batches)
     finally:
         unwrapped.train()
+
+
+def evaluate_each(method, loop: LoopConfig, options, records: list) -> list[dict]:
+    """The method's in-training evaluation run on one record at a time, exactly as the loop
+    runs it (the task's own features, the accelerator's precision wrapper, the decoder pass):
+    per record, the dict `task.evaluate` returns — the per-row view of training-time scores
+    that `rewardkit parity` sets beside the other ways a saved model is scored."""
+    task = method.task(loop, options)
+    backbone, _ = task.build()
+    accelerator = _accelerator(loop)
+    prepared = task.prepare(records, for_eval=True)
+    model = accelerator.unwrap_model(accelerator.prepare(TaskModule(backbone, task, decoder_states)))
+    model.eval()
+    key = getattr(task, "group_key", None)
+    groups: dict = {}
+    for index, feature in enumerate(prepared.features):
+        groups.setdefault(feature[key] if key else index, []).append(feature)
+    if len(groups) != len(records):
+        raise TrainingError(f"{method.name}: {len(records)} records made {len(groups)} evaluation groups; "
+                            "per-record evaluation needs one group per record")
+    return [task.evaluate(model, [task.collate(features)]) for features in groups.values()]
