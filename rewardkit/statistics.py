@@ -30,3 +30,24 @@ def ranks(values: Sequence[float]) -> np.ndarray:
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman rank correlation (Pearson on tie-averaged ranks)."""
     return pearson(ranks(x), ranks(y)) if len(x) >= 3 else None
+
+
+def kendall_tau(x, y) -> float | None:
+    """Kendall's τ-b of two equally long sequences (ties in either counted as τ-b does); None
+    when either is constant. Computed in row blocks: no quadratic memory."""
+    import numpy as np
+
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(a) != len(b):
+        raise ValueError(f"kendall_tau: {len(a)} against {len(b)} values")
+    concordance = ties_a = ties_b = pairs = 0.0
+    for start in range(0, len(a), 512):
+        da = np.sign(a[start:start + 512, None] - a[None, :])
+        db = np.sign(b[start:start + 512, None] - b[None, :])
+        upper = np.arange(start, min(start + 512, len(a)))[:, None] < np.arange(len(a))[None, :]
+        concordance += float((da * db)[upper].sum())
+        ties_a += float((da == 0)[upper].sum())
+        ties_b += float((db == 0)[upper].sum())
+        pairs += float(upper.sum())
+    denominator = ((pairs - ties_a) * (pairs - ties_b)) ** 0.5
+    return None if denominator == 0 else concordance / denominator

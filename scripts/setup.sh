@@ -7,4 +7,4 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 # torch first, pinned: on our CPU machines this wheel lies on local disk; elsewhere PyPI serves it.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[dev,serve]"
+.venv/bin/python -m pip install --quiet -e ".[dev,serve,verify]"

@@ -2,8 +2,8 @@
 each other, even through imports inside functions.
 
 Layers, bottom up (a package may import its own modules and anything below it):
-  types, errors, losses, statistics, deprecation, domains, files, config_files → data, models → training, scoring → ranking
-  → methods → selection, eval → recipes → serve → integrations → cli
+  types, errors, losses, statistics, deprecation, domains, files, config_files → data, models, verifiers → training, scoring → ranking
+  → methods → selection, eval → recipes → serve → parity → integrations → cli
 `rewardkit/__init__.py` is the public facade above them all, and a package's `_MOVED` table
 (rewardkit/deprecation.py) holds forwarding addresses of old names, not dependencies.
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rewardkit"
 LAYERS = [("types", "errors", "losses", "statistics", "deprecation", "domains", "files", "config_files"),
-          ("data", "models"), ("training", "scoring"),
-          ("ranking",), ("methods",), ("selection", "eval"), ("recipes",), ("serve",), ("integrations",), ("cli",)]
+          ("data", "models", "verifiers"), ("training", "scoring"),
+          ("ranking",), ("methods",), ("selection", "eval"), ("recipes",), ("serve",), ("parity",), ("integrations",),
+          ("cli",)]
 RANK = {area: level for level, areas in enumerate(LAYERS) for area in areas}
 # same-layer neighbours that may not import each other either
 APART = [("data", "models"), ("training", "scoring"), ("selection", "eval")]

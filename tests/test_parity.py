@@ -48,6 +48,9 @@ def models(tmp_path_factory, tiny_model_dir):
     train_method(multi, loop("multi", data=[]), multi.Config(ratings=[str(write(root / "r.jsonl", ratings))],
                                                               pairs=[str(train)], gate_steps=10))
     train_method("preference_repr", loop("repr", max_steps=10))
+    pool = write(root / "pool.jsonl", [{"prompt": f"question {i}?", "response_a": rng.choice(GOOD),
+                                        "response_b": rng.choice(BAD)} for i in range(8)])
+    train_method("pretrain", loop("pretrain", data=[str(pool)]))  # GRAM stage 1: scored as a zero-shot judge
     return root, golden
 
 
@@ -55,7 +58,8 @@ def parity(*args):
     return CliRunner().invoke(app, ["parity", *map(str, args)], env={"COLUMNS": "250"})
 
 
-@pytest.mark.parametrize("name, training_forward", [("judge", True), ("bt", True), ("multi", False), ("repr", False)])
+@pytest.mark.parametrize("name, training_forward", [("judge", True), ("bt", True), ("multi", False), ("repr", False),
+                                                    ("pretrain", False)])
 def test_parity_holds_on_every_path_for_every_method(models, name, training_forward):
     root, golden = models
     report_file = root / f"{name}-parity.json"
@@ -69,7 +73,7 @@ def test_parity_holds_on_every_path_for_every_method(models, name, training_forw
     assert {"reload, batch 1", "reload, batch 32", "server"} <= set(ran)
     assert ("training forward" in ran) == training_forward
     plain = {"transformers, right padding", "transformers, left padding"}
-    assert plain <= set(ran) if name in ("judge", "bt") else not plain & set(ran)
+    assert plain <= set(ran) if name in ("judge", "bt", "pretrain") else not plain & set(ran)
     for entry in (paths[n] for n in ran):
         assert entry["max_abs_delta"] <= 1e-4 and entry["passed"] and entry["accuracy_change"] == 0.0
     assert "not applicable" in result.output and "parity holds on every path" in result.output

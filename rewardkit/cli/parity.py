@@ -29,8 +29,8 @@ def parity_command(
     """Scores --data through the training-time forward, load_reward_model at batch sizes 1, 8
     and 32, the HTTP server, the plain transformers load with right and left padding, the CPU
     backends and vLLM; exits 1 when a path is further than --tolerance from the reference."""
-    from rewardkit.eval.parity import run_parity
     from rewardkit.files import write_text
+    from rewardkit.parity import run_parity
 
     report = run_parity(model, data, backends=tuple(backend) if backend else None, tolerance=tolerance,
                         progress=lambda name: console.print(f"[dim]scoring: {name}[/]", highlight=False))

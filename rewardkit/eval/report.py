@@ -50,8 +50,8 @@ def markdown(results: dict, model: str) -> str:
         lines.append(f"| {name} | {r['num_pairs']} | {_ci(r, 'accuracy')} |")
     lb = results["length_bias"]
     lines += ["", "## Length bias", "",
-              f"Accuracy when the chosen answer is longer: {_fmt(lb['chosen_longer']['accuracy'])} "
-              f"({lb['chosen_longer']['count']} pairs); shorter: {_fmt(lb['chosen_shorter']['accuracy'])} "
+              f"Accuracy when the chosen answer is longer: {_ci(lb['chosen_longer'], 'accuracy')} "
+              f"({lb['chosen_longer']['count']} pairs); shorter: {_ci(lb['chosen_shorter'], 'accuracy')} "
               f"({lb['chosen_shorter']['count']} pairs). Picks the longer answer in {_fmt(lb['prefers_longer'])} of pairs."]
     if results.get("reward_length_spearman") is not None:
         lines += ["", f"Spearman correlation of the reward with response length (characters, chosen and rejected "

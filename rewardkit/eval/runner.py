@@ -74,6 +74,9 @@ def summarise(rows: list[dict], *, seed: int = 0) -> dict:
         "brier": metrics.brier(p),
         "length_bias": metrics.length_bias(p, [r["chosen_chars"] for r in rows], [r["rejected_chars"] for r in rows]),
     }
+    for side, keep in (("chosen_longer", lambda r: r["chosen_chars"] > r["rejected_chars"]),
+                       ("chosen_shorter", lambda r: r["chosen_chars"] < r["rejected_chars"])):
+        out["length_bias"][side]["accuracy_ci95"] = bootstrap_interval(*_credits([r for r in rows if keep(r)]), seed=seed)
     if rows and all("reward_chosen" in r for r in rows):
         rewards = [r["reward_chosen"] for r in rows] + [r["reward_rejected"] for r in rows]
         lengths = [r["chosen_chars"] for r in rows] + [r["rejected_chars"] for r in rows]

@@ -47,13 +47,11 @@ def _accuracy(p: list[float]) -> float:
 
 
 def compare_with(reference: list[float], scores: list[float]) -> dict:
-    from scipy.stats import kendalltau
+    from rewardkit.statistics import kendall_tau
 
     deltas = [abs(a - b) for a, b in zip(reference, scores)]
-    tau = kendalltau(reference, scores).statistic if len(set(reference)) > 1 and len(set(scores)) > 1 else \
-        (1.0 if scores == reference else float("nan"))
     return {"max_abs_delta": max(deltas), "mean_abs_delta": sum(deltas) / len(deltas),
-            "kendall_tau": None if tau is None or math.isnan(tau) else float(tau),
+            "kendall_tau": kendall_tau(reference, scores),
             "accuracy": _accuracy(scores), "accuracy_change": _accuracy(scores) - _accuracy(reference)}
 
 
@@ -71,6 +69,9 @@ def _training_forward(model: str, manifest, pairs) -> list[float]:
     from rewardkit.training.loop_config import LoopConfig
 
     method = method_for_kind(manifest.kind)
+    if manifest.kind == "pretrained_generator":
+        raise _NotApplicable("GRAM stage 1 learns to write answers, not to score them: its training-time evaluation "
+                             "is a generation loss, with no per-pair score to compare")
     if manifest.kind not in ("generative_judge", "bradley_terry"):
         raise _NotApplicable(f"a {manifest.kind} model is fitted outside the training loop; its training-time scores "
                              "are its saved heads' (tests/test_precision.py holds them to the reload)")
