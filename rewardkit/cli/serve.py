@@ -7,7 +7,7 @@ import typer
 
 from rewardkit.cli.common import DTYPE_HELP, console, user_errors
 from rewardkit.cli.options import checked
-from rewardkit.domains import COUNT, NON_NEGATIVE, PORT, POSITIVE
+from rewardkit.domains import COUNT, NON_NEGATIVE, PORT, POSITIVE, PROBABILITY
 
 
 @user_errors
@@ -32,6 +32,13 @@ def serve_command(
     limit_concurrency: int = typer.Option(1024, help="open connections at most; beyond it new ones get 503", callback=checked(COUNT)),
     body_timeout: float = typer.Option(30.0, help="seconds a request body may take in all, however slowly it "
                                                   "trickles in (then 408)", callback=checked(POSITIVE)),
+    verifier: Optional[str] = typer.Option(None, help="a verifier decides where it can, the model elsewhere: math, "
+                                                      "exact, code (the reference holds the tests), json or regex:PATTERN"),
+    verified_reward: float = typer.Option(5.0, help="with --verifier: the reward of a verified response (refuted: "
+                                                    "minus it), on the model's scale", callback=checked(POSITIVE)),
+    verifier_weight: Optional[float] = typer.Option(None, help="with --verifier: mix weight·verdict + (1 − weight)·"
+                                                               "model where the verifier decides (default: the verdict "
+                                                               "alone)", callback=checked(PROBABILITY)),
 ):
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
     from rewardkit.cli.common import optional_import
@@ -49,8 +56,19 @@ def serve_command(
                              body_timeout_s=body_timeout,
                              # a quarter of the connections may wait on slow bodies: the rest stay free for fast clients
                              max_pending_bodies=max(1, limit_concurrency // 4))
+    composite = None
+    if verifier:  # checked before the model loads
+        from rewardkit.scoring.composite import verifier_from_spec
+
+        composite = verifier_from_spec(verifier)
     scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
                                backend=backend)
+    if composite is not None:
+        from rewardkit.scoring.composite import CompositeReward
+
+        scorer = CompositeReward(scorer, composite, mode="mix" if verifier_weight is not None else "verifier_first",
+                                 weight=0.5 if verifier_weight is None else verifier_weight,
+                                 verified_reward=verified_reward)
     if references:
         settings.references = load_references(references)
     if calibration:

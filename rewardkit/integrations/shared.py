@@ -27,8 +27,27 @@ def shared_scorer():
                 raise RewardKitError("set REWARDKIT_URL (a rewardkit server) or REWARDKIT_MODEL (a model directory)")
             from rewardkit import load_reward_model
 
-            _shared = ThreadMergingScorer(load_reward_model(path))
+            _shared = ThreadMergingScorer(with_verifier(load_reward_model(path)))
         return _shared
+
+
+def with_verifier(scorer):
+    """The scorer, or a CompositeReward over it when REWARDKIT_VERIFIER names a verifier
+    (`math`, `exact`, `code`, `json`, `regex:PATTERN`; scoring/composite.py), with
+    REWARDKIT_VERIFIED_REWARD (5.0), REWARDKIT_VERIFIER_MODE (verifier_first | mix) and
+    REWARDKIT_VERIFIER_WEIGHT (0.5)."""
+    spec = os.environ.get("REWARDKIT_VERIFIER")
+    if not spec:
+        return scorer
+    from rewardkit.scoring.composite import CompositeReward
+
+    try:
+        reward = float(os.environ.get("REWARDKIT_VERIFIED_REWARD", "5.0"))
+        weight = float(os.environ.get("REWARDKIT_VERIFIER_WEIGHT", "0.5"))
+    except ValueError as exc:
+        raise RewardKitError(f"REWARDKIT_VERIFIED_REWARD / REWARDKIT_VERIFIER_WEIGHT: {exc}") from None
+    return CompositeReward(scorer, spec, mode=os.environ.get("REWARDKIT_VERIFIER_MODE", "verifier_first"),
+                           weight=weight, verified_reward=reward)
 
 
 class ThreadMergingScorer:

@@ -33,13 +33,19 @@ def _math_verify():
 def math_answer(answer: str, reference: str) -> Verdict:
     """Whether the answer's final mathematical answer equals the reference's (math-verify:
     LaTeX or plain expressions, \\boxed{}, numbers in any equivalent form)."""
+    import threading
+
     mv = _math_verify()
-    gold, given = mv.parse(reference), mv.parse(answer)
+    # math-verify times itself out with signal.alarm, which only the main thread may use; in a
+    # worker thread (the server, verl's reward loop) it runs without that timeout
+    main = threading.current_thread() is threading.main_thread()
+    parse_options, verify_options = ({}, {}) if main else ({"parsing_timeout": None}, {"timeout_seconds": None})
+    gold, given = mv.parse(reference, **parse_options), mv.parse(answer, **parse_options)
     if not gold:
         return Verdict(None, f"no mathematical answer in the reference {reference[:60]!r}")
     if not given:
         return Verdict(False, "no mathematical answer found in the response")
-    passed = bool(mv.verify(gold, given))
+    passed = bool(mv.verify(gold, given, **verify_options))
     return Verdict(passed, "equal to the reference" if passed else "differs from the reference",
                    {"answer": str(given[-1]), "reference": str(gold[-1])})
 
