@@ -43,7 +43,7 @@ def test_code_is_taken_from_the_answer_and_run_against_the_tests():
     assert code_passes_tests(answer, "assert add(2, 3) == 5").passed is True
     wrong = code_passes_tests(answer.replace("a + b", "a - b"), "assert add(2, 3) == 5")
     assert wrong.passed is False and "AssertionError" in wrong.reason
-    assert code_passes_tests("Just use a loop, I think.", "assert True").passed is None
+    assert code_passes_tests("Just use a loop, I think.", "assert add(1, 1) == 2").passed is None
     hang = code_passes_tests("```python\ndef add(a, b):\n    while True: pass\n```", "add(1, 2)", limits=FAST)
     assert hang.passed is False and hang.details["status"] in ("timeout", "cpu_limit")
 

@@ -56,19 +56,9 @@ def serve_command(
                              body_timeout_s=body_timeout,
                              # a quarter of the connections may wait on slow bodies: the rest stay free for fast clients
                              max_pending_bodies=max(1, limit_concurrency // 4))
-    composite = None
-    if verifier:  # checked before the model loads
-        from rewardkit.scoring.composite import verifier_from_spec
-
-        composite = verifier_from_spec(verifier)
-    scorer = load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
-                               backend=backend)
-    if composite is not None:
-        from rewardkit.scoring.composite import CompositeReward
-
-        scorer = CompositeReward(scorer, composite, mode="mix" if verifier_weight is not None else "verifier_first",
-                                 weight=0.5 if verifier_weight is None else verifier_weight,
-                                 verified_reward=verified_reward)
+    wrap = _verifier(verifier, verified_reward, verifier_weight)  # a bad --verifier fails before the model loads
+    scorer = wrap(load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
+                                    backend=backend))
     if references:
         settings.references = load_references(references)
     if calibration:
@@ -80,3 +70,14 @@ def serve_command(
     # idle keep-alive connections close after 5 s; half-sent headers after --read-timeout
     uvicorn.run(create_app(scorer, settings), host=host, port=port, log_level="info", timeout_keep_alive=5,
                 limit_concurrency=limit_concurrency, http=header_timeout_protocol(read_timeout))
+
+
+def _verifier(spec: str | None, verified_reward: float, weight: float | None):
+    """What --verifier makes of the loaded model: a CompositeReward over it, or the model as it is."""
+    if not spec:
+        return lambda scorer: scorer
+    from rewardkit.scoring.composite import CompositeReward, verifier_from_spec
+
+    check = verifier_from_spec(spec)
+    return lambda scorer: CompositeReward(scorer, check, mode="verifier_first" if weight is None else "mix",
+                                          weight=0.5 if weight is None else weight, verified_reward=verified_reward)
