@@ -128,6 +128,7 @@ def train_arm(study: QualityStudy, arm: str, base: str, slices: dict, output: Pa
 
 def evaluate_arm(model: str, sets: dict[str, list], max_length: int | None) -> dict:
     from rewardkit.eval import evaluate_sets
+    from rewardkit.eval.metrics import credits
     from rewardkit.methods.load import load_reward_model
 
     scorer = load_reward_model(model, max_length=max_length)
@@ -137,7 +138,7 @@ def evaluate_arm(model: str, sets: dict[str, list], max_length: int | None) -> d
         out[name] = {k: results[k] for k in KEPT}
         out[name]["truncation"] = results.get("truncation")
         # per pair, for paired differences between arms (the same pairs, in the same order)
-        out[name]["outcomes"] = [1.0 if r["p_chosen"] > 0.5 else 0.5 if r["p_chosen"] == 0.5 else 0.0 for r in rows]
+        out[name]["outcomes"] = credits([r["p_chosen"] for r in rows])
         out[name]["prompt_keys"] = [r["prompt_key"] for r in rows]
     return out
 

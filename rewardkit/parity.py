@@ -43,7 +43,9 @@ class PathResult:
 
 
 def _accuracy(p: list[float]) -> float:
-    return sum(1.0 if x > 0.5 else 0.5 if x == 0.5 else 0.0 for x in p) / len(p)
+    from rewardkit.eval.metrics import accuracy
+
+    return accuracy(p)
 
 
 def compare_with(reference: list[float], scores: list[float]) -> dict:

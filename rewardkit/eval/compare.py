@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rewardkit.eval.intervals import describe, paired_difference
+from rewardkit.eval.metrics import credits
 from rewardkit.files import write_text
 
 
@@ -20,8 +21,8 @@ def model_names(models: list[str]) -> list[str]:
     return names
 
 
-def _credit(row: dict) -> float:
-    return 1.0 if row["p_chosen"] > 0.5 else 0.5 if row["p_chosen"] == 0.5 else 0.0
+def _credits(rows: list[dict]) -> list[float]:
+    return credits([r["p_chosen"] for r in rows])
 
 
 def _aligned(rows_a: list[dict], rows_b: list[dict]) -> None:
@@ -38,11 +39,11 @@ def compare(rows_by_model: dict[str, list[dict]], *, seed: int = 0) -> dict:
     for name in names[1:]:
         rows = rows_by_model[name]
         _aligned(base, rows)
-        entry = {"overall": paired_difference([_credit(r) for r in base], [_credit(r) for r in rows],
-                                              [r["prompt_key"] for r in base], seed=seed), "per_file": {}}
+        a, b = _credits(base), _credits(rows)
+        entry = {"overall": paired_difference(a, b, [r["prompt_key"] for r in base], seed=seed), "per_file": {}}
         for file in dict.fromkeys(r["file"] for r in base):
             index = [i for i, r in enumerate(base) if r["file"] == file]
-            entry["per_file"][file] = paired_difference([_credit(base[i]) for i in index], [_credit(rows[i]) for i in index],
+            entry["per_file"][file] = paired_difference([a[i] for i in index], [b[i] for i in index],
                                                         [base[i]["prompt_key"] for i in index], seed=seed)
         out["models"][name] = entry
     return out

@@ -10,17 +10,22 @@ import numpy as np
 from rewardkit.statistics import pearson, ranks, spearman  # noqa: F401  (also imported from here)
 
 
+def credits(p_chosen: Sequence[float], ties: str = "half") -> list[float]:
+    """Each pair's share of `accuracy`: 1 right, 0 wrong, an exact tie ½ (or 0 with ties="wrong").
+    The per-pair values the intervals and paired differences resample (eval/intervals.py)."""
+    if ties not in ("half", "wrong"):
+        raise ValueError(f"ties must be 'half' or 'wrong', got {ties!r}")
+    tie = 0.5 if ties == "half" else 0.0
+    return [1.0 if p > 0.5 else tie if p == 0.5 else 0.0 for p in p_chosen]
+
+
 def accuracy(p_chosen: Sequence[float], ties: str = "half") -> float:
     """Fraction of pairs the model gets right. An exact tie (p = 0.5: no preference) counts as
     half right — the expected score of a coin flip, rewardkit's rule — or, with ties="wrong",
     as wrong, RewardBench's rule (its `scores_chosen > scores_rejected`); results.json reports
     both, so figures compare with RewardBench's leaderboard."""
-    if ties not in ("half", "wrong"):
-        raise ValueError(f"ties must be 'half' or 'wrong', got {ties!r}")
-    p = np.asarray(p_chosen, dtype=float)
-    if p.size == 0:
-        return float("nan")
-    return float(((p > 0.5) + (0.5 if ties == "half" else 0.0) * (p == 0.5)).mean())
+    values = credits(np.asarray(p_chosen, dtype=float).tolist(), ties)
+    return float(np.mean(values)) if values else float("nan")
 
 
 def position_consistency(p_ab: Sequence[float | None], p_ba: Sequence[float | None]) -> float | None:

@@ -54,9 +54,7 @@ def prompt_key(text: str) -> str:
 def _credits(rows: list[dict], ties: str = "half") -> tuple[list[float], list]:
     """(per-pair credit, prompt cluster): a pair right counts 1, a tie ½ (or 0 with ties="wrong",
     as `metrics.accuracy`); the rows of one prompt are resampled together (eval/intervals.py)."""
-    tie = 0.5 if ties == "half" else 0.0
-    return ([1.0 if r["p_chosen"] > 0.5 else tie if r["p_chosen"] == 0.5 else 0.0 for r in rows],
-            [r.get("prompt_key", i) for i, r in enumerate(rows)])
+    return metrics.credits([r["p_chosen"] for r in rows], ties), [r.get("prompt_key", i) for i, r in enumerate(rows)]
 
 
 def summarise(rows: list[dict], *, seed: int = 0) -> dict:

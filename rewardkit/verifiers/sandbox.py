@@ -17,6 +17,7 @@ to run without network and filesystem isolation.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import os
@@ -172,7 +173,7 @@ def _kill_everything(process: subprocess.Popen, uid: int | None) -> None:
     """The process group; with a user id of its own, every process of that id at once — a
     helper that takes the id sends SIGKILL to -1, which the kernel delivers to all of them in
     one pass, so a fork bomb cannot outrun it."""
-    with _suppress():
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         os.killpg(process.pid, signal.SIGKILL)
     if uid is not None:
         helper = os.fork()
@@ -183,18 +184,10 @@ def _kill_everything(process: subprocess.Popen, uid: int | None) -> None:
                 os.kill(-1, signal.SIGKILL)
             finally:
                 os._exit(0)
-        with _suppress():
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             os.waitpid(helper, 0)
-    with _suppress():
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         process.wait(timeout=5)
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        return kind is not None and issubclass(kind, (OSError, ProcessLookupError, subprocess.TimeoutExpired))
 
 
 def _capped(path: Path, limit: int) -> tuple[str, bool]:
