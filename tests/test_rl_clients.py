@@ -276,6 +276,34 @@ def test_openrlhf_6_a_left_truncated_prompt_keeps_its_whole_question(judge, toke
     assert questions == [(Message("user", question),)] and responses == ["sure yes"]
 
 
+def test_openrlhf_12_the_monitor_logs_through_openrlhfs_extra_logs(judge, tokenizer, monkeypatch, tiny_model_dir):
+    """REWARDKIT_MONITOR turns the monitor on in the Python-file reward; OpenRLHF's executor turns
+    our extra_logs into its per-sample info tensors, the monitor's metrics among them."""
+    pytest.importorskip("openrlhf")
+    import torch
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    import rewardkit.integrations.openrlhf as ours
+    from rewardkit.integrations import shared
+
+    monkeypatch.setattr(shared, "_shared", None)
+    monkeypatch.setattr(shared, "_monitor", None)
+    monkeypatch.delenv("REWARDKIT_URL", raising=False)
+    monkeypatch.setenv("REWARDKIT_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("REWARDKIT_MONITOR", "warn")
+    monkeypatch.setenv("REWARDKIT_MONITOR_WINDOW", "8")
+    executor = SingleTurnAgentExecutor(remote_rm_url=ours.__file__)
+    outputs = [openrlhf_rollout(executor, tokenizer, {"prompt": f"What is {i}+{i}?", "label": str(2 * i)},
+                                "It is " + "very " * i + str(2 * i), label_key="label")[1] for i in range(3)]
+    monitor = shared.shared_monitor()
+    assert monitor is not None and monitor.calls == 3 and monitor.window == 8
+    last = outputs[-1]["extra_logs"]
+    assert last["rewardkit/reward/mean"] == pytest.approx([sum(o["reward"][0] for o in outputs) / 3])
+    assert set(outputs[0]["extra_logs"]) == set(last)  # the same keys on every sample
+    info = {key: torch.tensor([value]) for key, value in last.items()}  # what OpenRLHF's generator does with them
+    assert torch.isfinite(info["rewardkit/length_spearman"]).all()
+
+
 # ---- verl 0.9.1 -------------------------------------------------------------------------------
 
 def verl_overrides() -> list[list[str]]:
@@ -398,6 +426,26 @@ def test_verl_9_only_the_documented_routes_reach_rewardkit(verl_env, tokenizer):
     assert getattr(legacy.compute_score, "__module__", "").startswith("verl.")  # verl's own rules, not ours
     with pytest.raises(ValueError, match="Unknown reward manager: batch"):
         verl_manager(["reward.reward_manager.name=batch"], tokenizer)
+
+
+def test_verl_10_the_monitor_reports_through_verls_reward_extras(verl_env, monkeypatch, tokenizer):
+    monkeypatch.setattr(verl_env, "_monitor", None)
+    monkeypatch.setenv("REWARDKIT_MONITOR", "warn")
+    (overrides, *_) = verl_overrides()
+    manager = verl_manager(overrides, tokenizer)
+    rows = [(f"question {i}?", "good answer " * (i + 1), "correct and helpful") for i in range(8)]
+    import asyncio
+
+    async def everyone():
+        return await asyncio.gather(*(manager.run_single(s) for s in verl_samples(tokenizer, rows)))
+
+    results = manager.loop.run_until_complete(everyone())
+    expected = verl_env.shared_scorer().scorer.reward([q for q, _, _ in rows], [r for _, r, _ in rows],
+                                                     [t for _, _, t in rows])
+    assert [r["reward_score"] for r in results] == pytest.approx(expected, abs=1e-6)  # the monitor changed nothing
+    keys = {frozenset(r["reward_extra_info"]) for r in results}
+    assert len(keys) == 1 and "rewardkit/order_disagreement" in next(iter(keys))  # same keys on every sample
+    assert verl_env.shared_monitor().calls == 8
 
 
 # ---- RewardBench 0.1.4 (transformers 4.51) and our oldest transformers (4.46) ----------------

@@ -39,6 +39,10 @@ def serve_command(
     verifier_weight: Optional[float] = typer.Option(None, help="with --verifier: mix weight·verdict + (1 − weight)·"
                                                                "model where the verifier decides (default: the verdict "
                                                                "alone)", callback=checked(PROBABILITY)),
+    monitor: Optional[str] = typer.Option(None, help="watch /get_reward for reward over-optimisation (length "
+                                                     "correlation, order and verifier disagreement; docs/monitoring.md)"
+                                                     " and on a trip: warn, clip or hold"),
+    monitor_window: int = typer.Option(64, help="with --monitor: the rows its metrics cover", callback=checked(COUNT)),
 ):
     """Serve /compare, /reward, /rank and OpenRLHF's /get_reward over HTTP with dynamic batching."""
     from rewardkit.cli.common import optional_import
@@ -56,6 +60,10 @@ def serve_command(
                              body_timeout_s=body_timeout,
                              # a quarter of the connections may wait on slow bodies: the rest stay free for fast clients
                              max_pending_bodies=max(1, limit_concurrency // 4))
+    if monitor is not None:  # a bad --monitor fails before the model loads
+        from rewardkit.scoring.monitor import RewardMonitor
+
+        settings.monitor = RewardMonitor(policy=monitor, window=monitor_window, min_rows=min(32, monitor_window))
     wrap = _verifier(verifier, verified_reward, verifier_weight)  # a bad --verifier fails before the model loads
     scorer = wrap(load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
                                     backend=backend))

@@ -16,6 +16,7 @@ from rewardkit.errors import RewardKitError
 
 _lock = threading.Lock()
 _shared = None
+_monitor = None
 
 
 def shared_scorer():
@@ -29,6 +30,18 @@ def shared_scorer():
 
             _shared = ThreadMergingScorer(with_verifier(load_reward_model(path)))
         return _shared
+
+
+def shared_monitor():
+    """The process's RewardMonitor when REWARDKIT_MONITOR names a policy (warn | clip | hold;
+    scoring/monitor.py), else None."""
+    global _monitor
+    with _lock:
+        if _monitor is None and os.environ.get("REWARDKIT_MONITOR"):
+            from rewardkit.scoring.monitor import monitor_from_env
+
+            _monitor = monitor_from_env(os.environ)
+        return _monitor
 
 
 def with_verifier(scorer):
@@ -63,7 +76,12 @@ class ThreadMergingScorer:
         self.calls = 0  # scorer calls made (for tests and logs)
 
     def __getattr__(self, name):
-        return getattr(self.scorer, name)
+        attribute = getattr(self.scorer, name)
+        if name in ("audited", "reference_details"):  # per-row results, merged like reward()
+            return lambda prompts, responses, references=None: self._merged(
+                (name, references is not None), list(zip(prompts, responses, references))
+                if references is not None else list(zip(prompts, responses)))
+        return attribute
 
     def compare_to_references(self, prompts, responses, references) -> list[float]:
         return self._merged(("compare_to_references",), list(zip(prompts, responses, references)))
@@ -93,7 +111,7 @@ class ThreadMergingScorer:
 
     def _run(self, key: tuple, batch: list[dict]) -> None:
         items = [item for slot in batch for item in slot["items"]]
-        kwargs = dict(key[2]) if len(key) > 2 else {}
+        kwargs = dict(key[2]) if len(key) > 2 and isinstance(key[2], tuple) else {}
         try:
             self.calls += 1
             scores = list(getattr(self.scorer, key[0])(*map(list, zip(*items)), **kwargs)) if items else []

@@ -68,11 +68,15 @@ def _completion(value: Any, index: int, what: str = "completions") -> str:
 class JudgeRewardFunction:
     """`JudgeRewardFunction(scorer)` where scorer is `load_reward_model(...)` or `RemoteScorer(url)`."""
 
-    def __init__(self, scorer, mode: str = "reference", reference_column: str = "reference", name: str | None = None):
+    def __init__(self, scorer, mode: str = "reference", reference_column: str = "reference", name: str | None = None,
+                 monitor=None):
+        """`monitor`: a `RewardMonitor` (scoring/monitor.py) that watches every call's rewards,
+        logs its metrics through TRL's `log_metric` and applies its policy (warn | clip | hold)."""
         if mode not in MODES:
             raise RewardKitError(f"mode must be one of {MODES}, got {mode!r}")
-        self.scorer, self.mode, self.reference_column = scorer, mode, reference_column
+        self.scorer, self.mode, self.reference_column, self.monitor = scorer, mode, reference_column, monitor
         self.__name__ = name or f"rewardkit_{mode}"  # TRL logs each reward function under its __name__
+        self._audit: dict[int, Any] = {}  # row index → AuditedRow of the latest call (monitor only)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns) -> list[float | None]:
         """One reward per completion; None where none can be given (TRL turns it into NaN and
@@ -81,9 +85,36 @@ class JudgeRewardFunction:
             raise RewardKitError(f"got {len(prompts)} prompts for {len(completions)} completions")
         questions = [_prompt(p, i) for i, p in enumerate(prompts)]
         answers = [_completion(c, i) for i, c in enumerate(completions)]
+        self._audit = {}
         if self.mode == "reference":
-            return self._reference(questions, answers, columns.get(self.reference_column))
-        return self._round_robin(questions, answers)
+            rewards = self._reference(questions, answers, columns.get(self.reference_column))
+        else:
+            rewards = self._round_robin(questions, answers)
+        return rewards if self.monitor is None else self._monitored(rewards, answers, columns.get("log_metric"))
+
+    def _monitored(self, rewards: list[float | None], answers: list[str], log_metric) -> list[float | None]:
+        """The monitor sees this call's rows (lengths in characters), its metrics go to TRL's
+        `log_metric` (averaged per logging step, beside kl and entropy), and its policy applies."""
+        from rewardkit.scoring.monitor import AuditedRow
+
+        kept = [i for i, r in enumerate(rewards) if r is not None]
+        rows = [self._audit.get(i) or AuditedRow(rewards[i]) for i in kept]
+        metrics = self.monitor.observe(rows, [len(answers[i]) for i in kept])
+        if callable(log_metric):
+            for name, value in metrics.items():
+                log_metric(name, value)
+        return self.monitor.apply(rewards)
+
+    def _scores(self, questions, answers, references, rows: Sequence[int]) -> list[float]:
+        """The scorer's rewards for the batch rows `rows`; with a monitor, audited (a judge's two
+        orders, a composite's verdicts, kept for `_monitored`), the same numbers."""
+        if self.monitor is None:
+            return list(self.scorer.reward(questions, answers, references))
+        from rewardkit.scoring.monitor import audited_rewards
+
+        audited = audited_rewards(self.scorer, questions, answers, references)
+        self._audit = dict(zip(rows, audited))
+        return [row.reward for row in audited]
 
     def _reference(self, questions, answers, references) -> list[float | None]:
         if references is None:
@@ -92,13 +123,13 @@ class JudgeRewardFunction:
         refs = [_reference_text(r, i, self.reference_column) for i, r in enumerate(references)]
         rows = [i for i, r in enumerate(refs) if r is not None]
         if getattr(self.scorer, "pointwise", False) and not rows:  # a scalar model needs no reference
-            return [float(x) for x in self.scorer.reward(questions, answers)]
+            return [float(x) for x in self._scores(questions, answers, None, range(len(answers)))]
         if len(rows) < len(refs):
             warnings.warn(f"rewardkit: {len(refs) - len(rows)} row(s) have no reference answer; their reward is None",
                           stacklevel=2)
         rewards: list[float | None] = [None] * len(answers)
         if rows:
-            scores = self.scorer.reward([questions[i] for i in rows], [answers[i] for i in rows], [refs[i] for i in rows])
+            scores = self._scores([questions[i] for i in rows], [answers[i] for i in rows], [refs[i] for i in rows], rows)
             for i, score in zip(rows, scores):
                 rewards[i] = float(score)
         return rewards

@@ -64,27 +64,42 @@ def _reference(ground_truth, index: int, pointwise: bool) -> str | None:
 
 
 def compute_score(data_source=None, solution_str: str = "", ground_truth=None, extra_info=None, scorer=None,
-                  **kwargs) -> float:
-    """One sample: log-odds that `solution_str` beats the reference `ground_truth`."""
-    return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], scorer=scorer)[0]
+                  monitor=None, **kwargs):
+    """One sample: log-odds that `solution_str` beats the reference `ground_truth`. With a
+    monitor (`monitor=` or REWARDKIT_MONITOR), a dict: {"score": …, "rewardkit/…": the
+    monitor's metrics}, which verl keeps as reward extras and reports per data source."""
+    return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], scorer=scorer,
+                               monitor=monitor)[0]
 
 
 async def compute_score_async(data_source=None, solution_str: str = "", ground_truth=None, extra_info=None,
-                              scorer=None, **kwargs) -> float:
+                              scorer=None, monitor=None, **kwargs):
     """The coroutine form verl's reward loop awaits; the model runs in a worker thread, and
     concurrent samples are merged into one scorer call."""
-    return await asyncio.to_thread(compute_score, data_source, solution_str, ground_truth, extra_info, scorer)
+    return await asyncio.to_thread(compute_score, data_source, solution_str, ground_truth, extra_info, scorer,
+                                   monitor)
 
 
-def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, scorer=None,
-                        **kwargs) -> list[float]:
+def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, scorer=None, monitor=None,
+                        **kwargs) -> list:
     """Batch form (verl's legacy batch reward manager): one scorer call for the whole batch."""
     extra_infos = extra_infos if extra_infos is not None else [None] * len(solution_strs)
     if not (len(data_sources) == len(solution_strs) == len(ground_truths) == len(extra_infos)):
         raise RewardKitError("data_sources, solution_strs, ground_truths and extra_infos must have the same length")
     scorer = scorer or _scorer()
+    if monitor is None:
+        from rewardkit.integrations.shared import shared_monitor
+
+        monitor = shared_monitor()
     questions = [_question(info, i) for i, info in enumerate(extra_infos)]
     references = [_reference(g, i, scorer.pointwise) for i, g in enumerate(ground_truths)]
     if scorer.pointwise and all(r is None for r in references):
-        return list(scorer.reward(questions, list(solution_strs)))
-    return list(scorer.reward(questions, list(solution_strs), references))
+        references = None
+    if monitor is None:
+        return list(scorer.reward(questions, list(solution_strs), references))
+    from rewardkit.scoring.monitor import audited_rewards
+
+    rows = audited_rewards(scorer, questions, list(solution_strs), references)
+    monitor.observe(rows, [len(s) for s in solution_strs])
+    metrics = monitor.fixed_metrics()
+    return [{"score": reward, **metrics} for reward in monitor.apply([row.reward for row in rows])]

@@ -69,26 +69,39 @@ class CompositeReward:
         from rewardkit.scoring.protocol import sigmoid, to_scale
 
         to_scale(0.5, scale)  # an unknown scale fails before any scoring
+        rows = self._scored(prompts, responses, references, everywhere=self.mode == "mix")
+        return [row.reward if scale == "logodds" else sigmoid(row.reward) for row in rows]
+
+    def audited(self, prompts: Sequence[Prompt], responses: Sequence[str], references=None) -> list:
+        """`reward` (log-odds scale) with, per row, the verdict and the model's own reward — the
+        model scores every row here, decided or not — for the over-optimisation monitor."""
+        return self._scored(prompts, responses, references, everywhere=True)
+
+    def _scored(self, prompts, responses, references, *, everywhere: bool) -> list:
+        from rewardkit.scoring.monitor import AuditedRow, audited_rewards
+
         refs = self._references(prompts, references)
         verdicts = [self.check(p, r, ref) for p, r, ref in zip(prompts, responses, refs)]
         self.last_verdicts = verdicts
-        needed = [i for i, v in enumerate(verdicts) if v.passed is None or self.mode == "mix"]
+        needed = [i for i, v in enumerate(verdicts) if v.passed is None or everywhere]
         learned = {}
         if needed:
             chosen = [refs[i] for i in needed]
-            scores = self.model.reward([prompts[i] for i in needed], [responses[i] for i in needed],
-                                       None if all(r is None for r in chosen) else chosen)
-            learned = dict(zip(needed, scores))
-        out = []
+            scored = audited_rewards(self.model, [prompts[i] for i in needed], [responses[i] for i in needed],
+                                     None if all(r is None for r in chosen) else chosen)
+            learned = dict(zip(needed, scored))
+        rows = []
         for i, verdict in enumerate(verdicts):
+            model = learned.get(i)
             if verdict.passed is None:
-                value = learned[i]
+                value = model.reward
             else:
                 verified = self.verified_reward if verdict.passed else -self.verified_reward
                 value = verified if self.mode == "verifier_first" else \
-                    self.weight * verified + (1 - self.weight) * learned[i]
-            out.append(float(value) if scale == "logodds" else sigmoid(float(value)))
-        return out
+                    self.weight * verified + (1 - self.weight) * model.reward
+            rows.append(AuditedRow(float(value), model.p_ab if model else None, model.p_ba if model else None,
+                                   verdict.passed, model.reward if model else None))
+        return rows
 
     def compare_to_references(self, prompts, responses, references) -> list[float]:
         from rewardkit.scoring.protocol import sigmoid

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 try:
@@ -50,6 +50,7 @@ class ServeSettings:
     retry_after_s: int = 1
     normalization: Optional[tuple[float, float]] = None  # (mean, std) of rewards on the calibration file
     references: dict[str, str] = field(default_factory=dict)  # question text → reference answer
+    monitor: Any = None  # a RewardMonitor watching /get_reward (serve --monitor; scoring/monitor.py)
 
     def __post_init__(self):
         if self.api_key is not None and not self.api_key.strip():
@@ -158,6 +159,13 @@ async def rewards_for(ctx: ServeContext, prompts, responses, references) -> tupl
         else:
             raw = await ctx.batcher.submit("reward", items=list(zip(prompts, responses)))
         return normalize(raw, ctx.settings.normalization), [sigmoid(r) for r in raw], table
+    references = resolved_references(ctx, prompts, references)
+    p = await ctx.batcher.submit("reference", items=list(zip(prompts, responses, references)))
+    return normalize([to_scale(x, "logodds") for x in p], ctx.settings.normalization), p, None
+
+
+def resolved_references(ctx: ServeContext, prompts, references) -> list[str]:
+    """One reference per item: the one sent, else the server's --references by question."""
     references = list(references) if references is not None else [None] * len(prompts)
     references = [r if r is not None else find_reference(ctx.settings.references, p)
                   for p, r in zip(prompts, references)]
@@ -166,8 +174,7 @@ async def rewards_for(ctx: ServeContext, prompts, responses, references) -> tupl
         raise RewardKitError(f"item(s) {missing[:10]} have no reference answer: a pairwise judge rewards a response "
                              "relative to a reference; send 'references' (or OpenRLHF 'labels'), or start the "
                              "server with --references FILE")
-    p = await ctx.batcher.submit("reference", items=list(zip(prompts, responses, references)))
-    return normalize([to_scale(x, "logodds") for x in p], ctx.settings.normalization), p, None
+    return references
 
 
 async def attributes_for(ctx: ServeContext, prompts, responses, references) -> list | None:
@@ -263,6 +270,32 @@ async def get_reward(body: GetRewardRequest, ctx: ServeContext = Depends(context
         raise RewardKitError(str(exc)) from None
     if ctx.scorer.pointwise and all(r is None for r in references):
         references = None  # a scalar model needs no reference
+    if ctx.settings.monitor is not None:
+        return await monitored_rewards(ctx, prompts, responses, references)
     rewards, probs, table = await rewards_for(ctx, prompts, responses, references)
     extra = {"p_better_than_reference": probs, **attribute_logs(table or [])}
+    return {"rewards": rewards, "scores": rewards, "extra_logs": extra}
+
+
+async def monitored_rewards(ctx: ServeContext, prompts, responses, references) -> dict:
+    """/get_reward under `serve --monitor`: the rows are scored audited (a judge's two orders, a
+    composite's verdicts: the same rewards), in one queued call per request; the monitor's
+    metrics join extra_logs and its policy applies."""
+    from rewardkit.scoring.monitor import AuditedRow, audited_rewards
+
+    monitor = ctx.settings.monitor
+    if references is None and hasattr(ctx.scorer, "attributes"):
+        rewards, probs, table = await rewards_for(ctx, prompts, responses, references)
+        rows, extra = [AuditedRow(r) for r in rewards], attribute_logs(table or [])
+    else:
+        if references is not None:
+            references = resolved_references(ctx, prompts, references)
+        audited = await ctx.batcher.submit("call", cost=len(responses) * (1 if references is None else 2),
+                                           fn=lambda: audited_rewards(ctx.scorer, prompts, responses, references))
+        rewards = normalize([row.reward for row in audited], ctx.settings.normalization)
+        rows = [replace(row, reward=r) for row, r in zip(audited, rewards)]
+        extra = {"p_better_than_reference": [sigmoid(row.reward) for row in audited]}
+    monitor.observe(rows, [len(r) for r in responses])
+    extra.update({k: [v] * len(rows) for k, v in monitor.fixed_metrics(missing=0.0).items()})  # JSON has no NaN
+    rewards = monitor.apply([row.reward for row in rows])
     return {"rewards": rewards, "scores": rewards, "extra_logs": extra}

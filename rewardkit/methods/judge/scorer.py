@@ -104,12 +104,22 @@ class PairwiseJudge:
     def compare_to_references(self, prompts, responses, references) -> list[float]:
         """Like compare(responses, references) but shares the KV cache of the prompt and the
         reference answer across all candidates of a prompt (reference shown as A in one order)."""
+        return [d.probability for d in self.reference_details(prompts, responses, references)]
+
+    def reference_details(self, prompts, responses, references) -> list[Comparison]:
+        """`compare_to_references` with each order's P(response better): p_ab with the response
+        shown first, p_ba with the reference first (what the over-optimisation monitor reads)."""
+        same_length(prompts=prompts, responses=responses, references=references)
         requests = []
         for prompt, response, reference in zip(prompts, responses, references):
             requests.append(self._request(prompt, reference, response, share_through="response_b"))  # ref first
             requests.append(self._request(prompt, response, reference, share_through="response_a"))  # response first
         p_first = verdict_probability_a(self.engine.run(requests)).tolist()
-        return [((1.0 - p_first[2 * i]) + p_first[2 * i + 1]) / 2 for i in range(len(responses))]
+        details = []
+        for i in range(len(responses)):
+            second, first = 1.0 - p_first[2 * i], p_first[2 * i + 1]
+            details.append(Comparison((second + first) / 2, first, second))
+        return details
 
     @torch.no_grad()
     def pair_states(self, prompts: Sequence[Prompt], responses_a: Sequence[str], responses_b: Sequence[str]) -> torch.Tensor:
