@@ -51,3 +51,28 @@ def kendall_tau(x, y) -> float | None:
         pairs += float(upper.sum())
     denominator = ((pairs - ties_a) * (pairs - ties_b)) ** 0.5
     return None if denominator == 0 else concordance / denominator
+
+
+def reliability_bins(p_chosen: Sequence[float], bins: int = 10) -> list[dict]:
+    """Confidence max(p, 1 − p) against correctness, in equal-width bins over [0.5, 1]."""
+    p = np.asarray(p_chosen, dtype=float)
+    confidence = np.maximum(p, 1 - p)
+    correct = (p > 0.5).astype(float)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    out = []
+    for i in range(bins):
+        upper = confidence <= edges[i + 1] if i == bins - 1 else confidence < edges[i + 1]
+        inside = (confidence >= edges[i]) & upper
+        if inside.any():
+            out.append({"low": float(edges[i]), "high": float(edges[i + 1]), "count": int(inside.sum()),
+                        "confidence": float(confidence[inside].mean()), "accuracy": float(correct[inside].mean())})
+    return out
+
+
+def expected_calibration_error(p_chosen: Sequence[float], bins: int = 10) -> float:
+    """Σ_bins (n_bin / N)·|accuracy − confidence| over the reliability bins."""
+    table = reliability_bins(p_chosen, bins)
+    total = sum(b["count"] for b in table)
+    if not total:
+        return float("nan")
+    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in table))

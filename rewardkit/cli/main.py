@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rewardkit.cli import data, demo, evaluate, export, models, parity, rl, selection, serve, train, unlabeled
+from rewardkit.cli import adapt, data, demo, evaluate, export, models, parity, rl, selection, serve, train, unlabeled
 from rewardkit.cli.common import show_our_warnings_as_one_line
 
 app = typer.Typer(help="Build, evaluate and serve generative and Bradley-Terry reward models.",
@@ -40,6 +40,7 @@ parity.register(app)
 app.command("serve")(serve.serve_command)
 rl.register(app)
 unlabeled.register(app)
+adapt.register(app)
 selection.register(app)
 app.command("demo")(demo.demo_command)
 app.command("export")(export.export_command)

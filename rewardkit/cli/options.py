@@ -13,7 +13,7 @@ from typing import List, Optional
 import typer
 
 # fields that hold files on the command line (in memory elsewhere)
-PATH_LISTS = ("data", "eval_data", "ratings", "pairs", "safety_pairs", "labeled", "unlabeled")
+PATH_LISTS = ("data", "eval_data", "ratings", "pairs", "safety_pairs", "labeled", "unlabeled", "general_eval")
 
 
 def config_parameters(*config_classes, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:

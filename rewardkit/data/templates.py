@@ -15,7 +15,10 @@ from pathlib import Path
 from rewardkit.config_files import read_mapping, read_text_file
 from rewardkit.errors import ConfigError
 
-SLOTS = ("prompt", "response_a", "response_b")
+PAIR_SLOTS = ("prompt", "response_a", "response_b")
+# `{observations}`: what tools found in the two answers (verifiers/observations.py), for a
+# tool-augmented judge; optional, after the answers
+SLOTS = PAIR_SLOTS + ("observations",)
 
 JUDGE_USER = (
     "Two AI assistants answered the user question below. Decide which answer is better for the "
@@ -25,6 +28,13 @@ JUDGE_USER = (
     "[User Question]\n{prompt}\n\n"
     "[The Start of Assistant A's Answer]\n{response_a}\n[The End of Assistant A's Answer]\n\n"
     "[The Start of Assistant B's Answer]\n{response_b}\n[The End of Assistant B's Answer]"
+)
+
+JUDGE_TOOLS_USER = (
+    JUDGE_USER.replace("Reply with a single letter",
+                       "Tools have been run on both answers (a calculator, a check of the final answer "
+                       "against the known one, the question's tests); trust what they report. Reply with a single letter")
+    + "\n\n[Tool Observations]\n{observations}\n[End of Tool Observations]"
 )
 
 PRETRAIN_USER = "Write two different answers to the user question below.\n\n[User Question]\n{prompt}"
@@ -61,8 +71,13 @@ class PromptTemplate:
         return tuple(slot for slot in SLOTS if "{" + slot + "}" in text)
 
     def require_pair_slots(self, where: str = "template") -> None:
-        if self.slots != SLOTS:
+        if not set(PAIR_SLOTS) <= set(self.slots):
             raise ConfigError(f"{where}: needs all of {{prompt}}, {{response_a}} and {{response_b}}, has {self.slots}")
+
+    @property
+    def observes(self) -> bool:
+        """Whether the template shows tool observations (the `{observations}` slot)."""
+        return "observations" in self.slots
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -91,6 +106,11 @@ class PromptTemplate:
 
 def default_judge_template() -> PromptTemplate:
     return PromptTemplate(user=JUDGE_USER)
+
+
+def tool_judge_template() -> PromptTemplate:
+    """The judge prompt with tool observations after the answers (Themis-style)."""
+    return PromptTemplate(user=JUDGE_TOOLS_USER)
 
 
 def default_reward_template() -> PromptTemplate:

@@ -45,7 +45,7 @@ class SegmentEncoder:
             self.parts.append((None, [tokenizer.eos_token_id]))
         self.fixed_length = sum(len(ids) for slot, ids in self.parts if slot is None)
         self.stats = {"rows": 0, "truncated_rows": 0, "tokens_cut": 0}  # over every encode() so far
-        floor = min_response_tokens * (len(template.slots) - 1) + 1
+        floor = min_response_tokens * len([s for s in template.slots if s.startswith("response")]) + 1
         if self.fixed_length + floor > max_length:
             raise ConfigError(f"--max-length {max_length} is too small: the template alone takes "
                               f"{self.fixed_length} tokens; use at least {self.fixed_length + floor}")
@@ -61,8 +61,11 @@ class SegmentEncoder:
         return length
 
     def encode(self, prompt: Prompt, response_a: str = "", response_b: str = "",
-               loss_slots: tuple[str, ...] = ()) -> Encoded:
-        texts = {"prompt": prompt_to_text(prompt), "response_a": response_a, "response_b": response_b}
+               loss_slots: tuple[str, ...] = (), observations: str = "") -> Encoded:
+        """`observations`: the text of the template's `{observations}` slot (tool findings), kept
+        whole like fixed text (cut from its end only where the answers would lose their floor)."""
+        texts = {"prompt": prompt_to_text(prompt), "response_a": response_a, "response_b": response_b,
+                 "observations": observations}
         # user text is encoded as plain text: "<|im_end|>" inside an answer cannot forge a turn
         slot_ids = {slot: encode_user_text(self.tokenizer, self._capped(slot, texts[slot]))
                     for slot, _ in self.parts if slot is not None}
@@ -95,9 +98,15 @@ class SegmentEncoder:
 
     def _fit(self, slot_ids: dict[str, list[int]]) -> bool:
         budget = self.max_length - self.fixed_length
-        total = sum(len(v) for v in slot_ids.values())
+        cut_observations = False
+        if "observations" in slot_ids:  # tool findings are kept whole while the answers keep their floor
+            kept = slot_ids["observations"][: max(0, budget - self.min_response_tokens * 2 - 1)]
+            cut_observations = len(kept) < len(slot_ids["observations"])
+            slot_ids["observations"] = kept
+            budget -= len(kept)
+        total = sum(len(v) for k, v in slot_ids.items() if k != "observations")
         if total <= budget:
-            return False
+            return cut_observations
         responses = [s for s in ("response_a", "response_b") if s in slot_ids]
         prompt_len = len(slot_ids["prompt"])
         floors = {s: min(len(slot_ids[s]), self.min_response_tokens) for s in responses}

@@ -7,7 +7,13 @@ from typing import Sequence
 
 import numpy as np
 
-from rewardkit.statistics import pearson, ranks, spearman  # noqa: F401  (also imported from here)
+from rewardkit.statistics import (  # noqa: F401  (also imported from here)
+    expected_calibration_error,
+    pearson,
+    ranks,
+    reliability_bins,
+    spearman,
+)
 
 
 def credits(p_chosen: Sequence[float], ties: str = "half") -> list[float]:
@@ -34,31 +40,6 @@ def position_consistency(p_ab: Sequence[float | None], p_ba: Sequence[float | No
     if not both:
         return None
     return float(np.mean([(a > 0.5) == (b > 0.5) for a, b in both]))
-
-
-def reliability_bins(p_chosen: Sequence[float], bins: int = 10) -> list[dict]:
-    """Confidence max(p, 1 − p) against correctness, in equal-width bins over [0.5, 1]."""
-    p = np.asarray(p_chosen, dtype=float)
-    confidence = np.maximum(p, 1 - p)
-    correct = (p > 0.5).astype(float)
-    edges = np.linspace(0.5, 1.0, bins + 1)
-    out = []
-    for i in range(bins):
-        upper = confidence <= edges[i + 1] if i == bins - 1 else confidence < edges[i + 1]
-        inside = (confidence >= edges[i]) & upper
-        if inside.any():
-            out.append({"low": float(edges[i]), "high": float(edges[i + 1]), "count": int(inside.sum()),
-                        "confidence": float(confidence[inside].mean()), "accuracy": float(correct[inside].mean())})
-    return out
-
-
-def expected_calibration_error(p_chosen: Sequence[float], bins: int = 10) -> float:
-    """Σ_bins (n_bin / N)·|accuracy − confidence| over the reliability bins."""
-    table = reliability_bins(p_chosen, bins)
-    total = sum(b["count"] for b in table)
-    if not total:
-        return float("nan")
-    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in table))
 
 
 def brier(p_chosen: Sequence[float]) -> float:

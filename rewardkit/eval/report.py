@@ -45,6 +45,10 @@ def markdown(results: dict, model: str) -> str:
         lines += ["", "## RewardBench sections (example-count weighted)", "", "| section | score | subsets present |", "|---|---:|---|"]
         for name, s in results["rewardbench_sections"].items():
             lines.append(f"| {name} | {_ci(s, 'score')} | {', '.join(s['subsets'])}{'' if s['complete'] else ' (partial)'} |")
+    if len(results.get("per_source") or {}) > 1:
+        lines += ["", "## Per source", "", "| source | pairs | accuracy | ECE |", "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {r['num_pairs']} | {_ci(r, 'accuracy')} | {_fmt(r['ece'])} |"
+                  for name, r in results["per_source"].items()]
     lines += ["", "## Per subset", "", "| subset | pairs | accuracy |", "|---|---:|---:|"]
     for name, r in results["per_subset"].items():
         lines.append(f"| {name} | {r['num_pairs']} | {_ci(r, 'accuracy')} |")

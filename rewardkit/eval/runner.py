@@ -22,6 +22,8 @@ def score_pairs(scorer, pairs, *, both_orders: bool = True, chunk: int = 64,
                 progress: Callable[[int], None] | None = None) -> list[dict]:
     """One row per pair: p_chosen (P(chosen better)), and both single-order probabilities."""
     rows = []
+    if hasattr(scorer, "add_tool_contexts"):  # a tool-augmented judge: the rows' answers and tests for its tools
+        scorer.add_tool_contexts(pairs)
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
         prompts, chosen, rejected = [p.prompt for p in part], [p.chosen for p in part], [p.rejected for p in part]
@@ -126,6 +128,8 @@ def evaluate_sets(scorer, sets: Mapping[str, Any], *, max_pairs: int | None = No
         rows = score_pairs(scorer, pairs, both_orders=both_orders, progress=progress)
         for row in rows:
             row["file"] = name
+        for row, pair in zip(rows, pairs):
+            row["source"] = pair.source or name  # a row without a source of its own is its file's
         per_file[name] = summarise(rows, seed=seed)
         per_file[name]["truncation"] = {k: counter[k] - before[k] for k in counter} if counter else None
         if exclude is not None:
@@ -147,6 +151,13 @@ def evaluate_sets(scorer, sets: Mapping[str, Any], *, max_pairs: int | None = No
     results["per_subset"] = {name: {"num_pairs": len(rs), "accuracy": metrics.accuracy([r["p_chosen"] for r in rs]),
                                     "accuracy_ci95": bootstrap_interval(*_credits(rs), seed=seed)}
                              for name, rs in sorted(by_subset.items())}
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    for row in all_rows:
+        by_source[row["source"]].append(row)
+    results["per_source"] = {name: {"num_pairs": len(rs), "accuracy": metrics.accuracy([r["p_chosen"] for r in rs]),
+                                    "accuracy_ci95": bootstrap_interval(*_credits(rs), seed=seed),
+                                    "ece": metrics.expected_calibration_error([r["p_chosen"] for r in rs])}
+                             for name, rs in sorted(by_source.items())}
     sections = section_scores({k: v["accuracy"] for k, v in results["per_subset"].items()})
     for section, weights in section_weights(results["per_subset"]).items():
         strata = {name: _credits(by_subset[name]) for name in weights}

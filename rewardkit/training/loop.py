@@ -320,6 +320,7 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
         final = _evaluate(run)
         summary.update(final)
         run.log.write({"step": run.state["step"], **final})
+    summary.update(getattr(run.task, "summary_extras", dict)())  # e.g. MORE's mean source weights
     _config_updates(run)
     accelerator = run.accelerator
     accelerator.wait_for_everyone()

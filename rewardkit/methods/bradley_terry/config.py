@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from rewardkit.domains import NON_NEGATIVE, check_domains
 from rewardkit.training.loop_config import option
+from rewardkit.training.source_weights import SourceWeightingOptions
 
 
 @dataclass
-class BradleyTerryConfig:
+class BradleyTerryConfig(SourceWeightingOptions):
     use_margin: bool = option(False, "subtract the pair's margin (rating gap) inside the sigmoid, as Llama 2 does",
                               flag="--use-margin/--no-margin")
     center_rewards: float = option(0.0, "reward-centring coefficient (penalises (r_c + r_r)² to keep rewards near 0)",
@@ -20,3 +21,4 @@ class BradleyTerryConfig:
 
     def __post_init__(self):
         check_domains(self)  # rewardkit/domains.py
+        self.check_source_options()

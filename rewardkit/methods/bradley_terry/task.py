@@ -21,6 +21,7 @@ from rewardkit.methods.bradley_terry.scorer import KIND
 from rewardkit.models.heads import last_positions, value_rewards
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.training.model_setup import training_record
+from rewardkit.training.source_weights import SourceIndex, SourceWeighting, per_source_metrics
 
 
 class BradleyTerryTask(TemplatedTask):
@@ -31,6 +32,7 @@ class BradleyTerryTask(TemplatedTask):
     def build(self):
         model, tokenizer = self.load_model()
         self.encoder = SegmentEncoder(self.tokenizer, self.template, self.loop.max_length)
+        self.sources, self.weighting = SourceIndex(), None
         return model, self.tokenizer
 
     def prepare(self, pairs, *, for_eval: bool = False) -> Prepared:
@@ -40,7 +42,8 @@ class BradleyTerryTask(TemplatedTask):
             rejected = self.encoder.encode(pair.prompt, pair.rejected)
             truncated += chosen.truncated or rejected.truncated
             margin = pair.margin if (self.options.use_margin and pair.margin is not None) else 0.0
-            feature = {"chosen": chosen.input_ids, "rejected": rejected.input_ids, "margin": margin}
+            feature = {"chosen": chosen.input_ids, "rejected": rejected.input_ids, "margin": margin,
+                       "source": self.sources.of(pair)}
             if self.options.soft_targets and not for_eval:  # held-out pairs are scored on their labels
                 feature["target"] = soft_target(pair, index)
             features.append(feature)
@@ -50,13 +53,16 @@ class BradleyTerryTask(TemplatedTask):
         # (2B, T): chosen rows first, then rejected rows, one forward for both
         ids, mask = pad_right([f["chosen"] for f in features] + [f["rejected"] for f in features],
                               self.tokenizer.pad_token_id)
-        batch = {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([f["margin"] for f in features])}
+        batch = {"input_ids": ids, "attention_mask": mask, "margin": torch.tensor([f["margin"] for f in features]),
+                 "source": torch.tensor([f["source"] for f in features])}
         if features and "target" in features[0]:
             batch["target"] = torch.tensor([f["target"] for f in features])
         return batch
 
     def forward(self, backbone, hidden, batch):
-        rewards = value_rewards(backbone, last_positions(hidden, batch["attention_mask"]))
+        last = last_positions(hidden, batch["attention_mask"])
+        self.features = last.detach()  # what MORE's head gradients are taken on
+        rewards = value_rewards(backbone, last)
         half = rewards.shape[0] // 2
         return rewards[:half], rewards[half:]
 
@@ -68,20 +74,45 @@ class BradleyTerryTask(TemplatedTask):
                 loss = loss + self.options.center_rewards * ((chosen.float() + rejected.float()) ** 2).mean()
             return loss, {"accuracy": ((chosen > rejected) == (batch["target"] > 0.5)).float().mean().item()}
         margin = batch["margin"] if self.options.use_margin else None
+        metrics = {"accuracy": (chosen > rejected).float().mean().item()}
+        if self.options.source_weighting == "more":
+            return self._more_loss(chosen, rejected, margin, batch), {**metrics, **self.weighting.latest}
         loss = bt_loss(chosen, rejected, margin, self.options.center_rewards)
-        return loss, {"accuracy": (chosen > rejected).float().mean().item()}
+        return loss, metrics
+
+    def _more_loss(self, chosen, rejected, margin, batch):
+        """MORE's weighted loss: each row's −log σ(r_c − r_r − m), and its gradient with respect
+        to the value head in closed form, −(1 − σ(·))·(h_c − h_r), on the detached features."""
+        if self.weighting is None:
+            self.weighting = SourceWeighting("more", self.sources.names, self.options.source_momentum)
+        gap = chosen.float() - rejected.float() - (margin.float() if margin is not None else 0.0)
+        row_losses = -torch.nn.functional.logsigmoid(gap)
+        half = self.features.shape[0] // 2
+        row_grads = -(1 - torch.sigmoid(gap.detach()))[:, None] * (self.features[:half] - self.features[half:]).float()
+        loss = self.weighting.loss(row_losses, batch["source"].to(row_losses.device), row_grads)
+        if self.options.center_rewards:
+            loss = loss + self.options.center_rewards * ((chosen.float() + rejected.float()) ** 2).mean()
+        return loss
+
+    def summary_extras(self) -> dict:
+        """What the training summary saves beside its metrics: MORE's mean source weights."""
+        return {"source_weights": self.weighting.summary()} if self.weighting is not None else {}
 
     @torch.inference_mode()
     def evaluate(self, forward, batches: Iterable[dict]) -> dict:
         right = total = 0
         margin = 0.0
+        p_chosen, sources = [], []
         for batch in batches:
             chosen, rejected = forward(batch)
             right += (chosen > rejected).sum().item()
             margin += (chosen.float() - rejected.float()).sum().item()
             total += chosen.shape[0]
+            p_chosen += torch.sigmoid(chosen.float() - rejected.float()).tolist()
+            sources += batch["source"].tolist()
         # eval_mean_margin: mean r(chosen) − r(rejected), what the reloaded model's scores give
-        return {"eval_accuracy": right / max(1, total), "eval_mean_margin": margin / max(1, total)}
+        return {"eval_accuracy": right / max(1, total), "eval_mean_margin": margin / max(1, total),
+                **per_source_metrics(p_chosen, sources, self.sources.names)}
 
     @torch.inference_mode()
     def saved_config(self, forward, batches: Iterable[dict]) -> dict:

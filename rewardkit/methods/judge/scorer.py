@@ -19,6 +19,7 @@ from rewardkit.models.loading import load_causal_lm_or_adapter, scoring_length
 from rewardkit.scoring.engine import ScoreRequest, ScoringEngine
 from rewardkit.scoring.protocol import Comparison, ScorerOptions, compare_result, resolve_references, same_length, to_scale
 from rewardkit.types import Prompt, prompt_to_text
+from rewardkit.verifiers.observations import ToolContext, observe_pair
 
 
 def verdict_probability_a(logits: torch.Tensor) -> torch.Tensor:
@@ -49,6 +50,19 @@ class PairwiseJudge:
         self.encoder = SegmentEncoder(tokenizer, template, self.max_length)
         self.engine = ScoringEngine(model, self._head, tokenizer.pad_token_id, max_batch_tokens=max_batch_tokens,
                                     use_prefix_cache=use_prefix_cache)
+        # a tool-augmented judge (template with {observations}): each question's ToolContext by prompt text
+        self.tool_contexts: dict[str, ToolContext] = {}
+
+    def add_tool_contexts(self, pairs) -> int:
+        """What each question gives the tools (the rows' `answer` and `tests` fields), for a judge
+        whose template shows tool observations; returns how many questions gave anything."""
+        if not self.template.observes:
+            return 0
+        for pair in pairs:
+            context = ToolContext.from_extra(getattr(pair, "extra", None) or {})
+            if context != ToolContext():
+                self.tool_contexts[prompt_to_text(pair.prompt)] = context
+        return len(self.tool_contexts)
 
     def _head(self, hidden: torch.Tensor) -> torch.Tensor:
         return candidate_logits(self.model, hidden, self.label_ids.to(hidden.device))
@@ -56,7 +70,10 @@ class PairwiseJudge:
     def _request(self, prompt: Prompt, first: str, second: str, share_through: str = "prompt") -> ScoreRequest:
         """Split at the start of slot `share_through` ('prompt' shares the template head only;
         'response_a' also shares the prompt; 'response_b' shares the first answer too)."""
-        encoded = self.encoder.encode(prompt, first, second)
+        observations = ""
+        if self.template.observes:
+            observations = observe_pair(first, second, self.tool_contexts.get(prompt_to_text(prompt), ToolContext()))
+        encoded = self.encoder.encode(prompt, first, second, observations=observations)
         cut = encoded.spans[share_through][0]
         return ScoreRequest(tuple(encoded.input_ids[:cut]), tuple(encoded.input_ids[cut:]))
 

@@ -1,0 +1,152 @@
+"""`rewardkit adapt`: a foundation reward model fitted to a domain of your own with K labeled
+pairs, reporting what the domain gained and what general ability was kept (DSP's staged
+training: general preferences first, the domain after — Cheng et al. 2023, "Everyone Deserves
+A Reward"; GRAM's own pitch of a foundation adapted cheaply), optionally averaged with its base
+(models/averaging.py) against forgetting.
+
+The K shots are a seeded sample of the domain file; the rest of the file (up to
+`--held-out`) is the domain's held-out set. The foundation's kind decides the method: a saved
+judge or a plain causal LM trains as a judge, a Bradley–Terry model as Bradley–Terry — each
+with the foundation's own template. adapt.json records the shots' ids, every accuracy with its
+95% interval, and the averaging.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rewardkit.domains import COUNT, PROBABILITY, check_domains
+from rewardkit.errors import ConfigError
+from rewardkit.files import write_text
+from rewardkit.training.loop_config import LoopConfig, option
+
+METHODS = ("auto", "judge", "bradley_terry")
+
+
+@dataclass
+class AdaptConfig:
+    shots: int = option(64, "K: labeled domain pairs to adapt on (a seeded sample of --data)", domain=COUNT)
+    held_out: int = option(500, "domain pairs held out for the domain accuracy, at most (the rest of --data)",
+                           domain=COUNT)
+    general_eval: list[str] = option(help="general preference file(s) whose accuracy the adaptation should keep", factory=list)
+    method: str = option("auto", "judge, bradley_terry, or auto: the foundation's own kind")
+    average_with: str | None = option(None, "weight-average the adapted model with this model [default with --alpha: "
+                                            "the foundation]")
+    alpha: float | None = option(None, "the adapted model's share in the weight average (1 = adapted, 0 = base)",
+                                 domain=PROBABILITY)
+    layer_alpha: list[str] = option(help="REGEX=ALPHA: another α for the tensors whose names match (first match wins), "
+                                    "e.g. 'layers\\.[0-9]\\.=0.2'; repeat the flag", factory=list)
+
+    def __post_init__(self):
+        check_domains(self)
+        if self.method not in METHODS:
+            raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if (self.average_with or self.layer_alpha) and self.alpha is None:
+            raise ConfigError("--average-with / --layer-alpha need --alpha (the adapted model's share)")
+        self.layer_alphas()  # a malformed --layer-alpha fails before anything runs
+
+    def layer_alphas(self) -> dict[str, float]:
+        import re
+
+        out = {}
+        for item in self.layer_alpha:
+            pattern, sep, value = str(item).rpartition("=")
+            try:
+                re.compile(pattern)
+                alpha = float(value)
+            except (re.error, ValueError):
+                sep = ""
+            if not sep or not pattern or not 0 <= alpha <= 1:
+                raise ConfigError(f"--layer-alpha {item!r}: write REGEX=ALPHA with ALPHA in [0, 1], "
+                                  "e.g. 'layers\\.[0-5]\\.=0.3'")
+            out[pattern] = alpha
+        return out
+
+
+def method_for(foundation: str, choice: str) -> str:
+    from rewardkit.models.loading import resolve_model_path
+    from rewardkit.models.manifest import read_manifest
+
+    if choice != "auto":
+        return choice
+    manifest = read_manifest(resolve_model_path(foundation))
+    if manifest is None or manifest.kind == "generative_judge":
+        return "judge"
+    if manifest.kind == "bradley_terry":
+        return "bradley_terry"
+    raise ConfigError(f"--model {foundation}: a {manifest.kind} model; adapt trains judges and Bradley–Terry models "
+                      "(give --method)")
+
+
+def split_shots(pairs: list, shots: int, held_out: int, seed: int) -> tuple[list, list]:
+    if shots >= len(pairs):
+        raise ConfigError(f"--shots {shots}: the domain data has {len(pairs)} pairs; at least {shots + 1} are needed "
+                          "so that some are held out")
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    return [pairs[i] for i in order[:shots]], [pairs[i] for i in order[shots:shots + held_out]]
+
+
+def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None) -> dict:
+    from rewardkit.data import load_pairs
+    from rewardkit.methods.train import train_method
+    from rewardkit.models.averaging import average_directory
+    from rewardkit.models.loading import resolve_model_path
+
+    emit = on_event or (lambda kind, data: None)
+    foundation = resolve_model_path(loop.model)
+    pairs = load_pairs(loop.data).records
+    shots, held = split_shots(pairs, options.shots, options.held_out, loop.seed)
+    method = method_for(loop.model, options.method)
+    output = Path(loop.output)
+    output.mkdir(parents=True, exist_ok=True)
+    emit("stage", {"text": f"scoring the foundation on {len(held)} domain and the general pairs"})
+    before = accuracies(foundation, held, options.general_eval, loop.seed)
+    emit("stage", {"text": f"adapting ({method}) on {len(shots)} domain pairs"})
+    train_loop = replace(loop, model=foundation, data=shots, template=loop.template or _saved_template(foundation, output))
+    summary = train_method(method, train_loop)
+    report = {"foundation": str(loop.model), "method": method, "shots": len(shots),
+              "shot_ids": [p.id for p in shots], "held_out": len(held), "training": summary, "before": before}
+    if options.alpha is not None:
+        emit("stage", {"text": f"averaging with {options.average_with or loop.model} at alpha {options.alpha}"})
+        base = resolve_model_path(options.average_with) if options.average_with else foundation
+        report["averaging"] = average_directory(output, base, options.alpha, options.layer_alphas())
+    emit("stage", {"text": "scoring the adapted model"})
+    report["after"] = accuracies(str(output), held, options.general_eval, loop.seed)
+    report["domain_gain"] = report["after"]["domain"]["accuracy"] - before["domain"]["accuracy"]
+    if options.general_eval:
+        report["general_retained"] = report["after"]["general"]["accuracy"] - before["general"]["accuracy"]
+    write_text(output / "adapt.json", json.dumps(report, indent=2, default=str))
+    emit("done", {k: v for k, v in report.items() if isinstance(v, float)})
+    return report
+
+
+def _saved_template(foundation: str, output: Path) -> str | None:
+    """The foundation's own template as a file the training loop reads (None: the method's default)."""
+    from rewardkit.models.manifest import read_manifest
+
+    manifest = read_manifest(foundation)
+    if manifest is None or not manifest.template:
+        return None
+    path = output / "foundation_template.json"
+    write_text(path, json.dumps(manifest.template, indent=2))
+    return str(path)
+
+
+def accuracies(model: str, domain: list, general: list, seed: int) -> dict:
+    """Held-out domain accuracy and the general files' accuracy (each with its 95% interval)."""
+    from rewardkit.eval.runner import evaluate_files, evaluate_sets
+    from rewardkit.methods.load import load_reward_model
+
+    scorer = load_reward_model(model)
+    results, _ = evaluate_sets(scorer, {"domain": domain}, seed=seed)
+    out = {"domain": {"accuracy": results["accuracy"], "accuracy_ci95": results["accuracy_ci95"],
+                      "ece": results["ece"]}}
+    if general:
+        results, _ = evaluate_files(scorer, general, seed=seed)
+        out["general"] = {"accuracy": results["accuracy"], "accuracy_ci95": results["accuracy_ci95"],
+                          "ece": results["ece"], "per_file": {k: v["accuracy"] for k, v in results["per_file"].items()}}
+    return out

@@ -1,0 +1,106 @@
+"""`rewardkit adapt` (few-shot domain adaptation) and weight averaging: K respected exactly, the
+endpoints α = 0 and 1 are the base's and the adapted model's weights and scores, per-layer α by
+pattern, and bad options refused before anything trains."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rewardkit import LoopConfig, load_reward_model
+from rewardkit.errors import ConfigError
+from rewardkit.models.averaging import average_state_dicts, read_weights
+from rewardkit.recipes.adapt import AdaptConfig, adapt
+
+
+def test_average_state_dicts_by_hand_and_by_pattern():
+    adapted = {"layers.0.w": torch.tensor([2.0, 4.0]), "layers.1.w": torch.tensor([2.0]), "head": torch.tensor([7.0]),
+               "steps": torch.tensor([3])}
+    base = {"layers.0.w": torch.tensor([0.0, 0.0]), "layers.1.w": torch.tensor([1.0]), "steps": torch.tensor([1])}
+    out, report = average_state_dicts(adapted, base, 0.25, {r"layers\.1\.": 1.0})
+    assert out["layers.0.w"].tolist() == [0.5, 1.0]  # 0.25·adapted + 0.75·base
+    assert out["layers.1.w"].tolist() == [2.0]  # its own α = 1
+    assert out["head"].tolist() == [7.0] and report["kept_from_adapted"] == ["head"]
+    assert out["steps"].tolist() == [3]  # integers are not interpolated
+    for alpha, expected in ((0.0, base), (1.0, adapted)):
+        ends, _ = average_state_dicts(adapted, base, alpha)
+        assert torch.equal(ends["layers.0.w"], expected["layers.0.w"])
+    with pytest.raises(ConfigError, match="not the same architecture"):
+        average_state_dicts({"w": torch.zeros(2)}, {"w": torch.zeros(3)}, 0.5)
+    with pytest.raises(ConfigError, match=r"must be in \[0, 1\]"):
+        average_state_dicts(adapted, base, 1.5)
+
+
+def domain_rows(n: int) -> list[dict]:
+    return [{"id": f"d{i}", "prompt": f"Is {i} even?", "chosen": "yes" if i % 2 == 0 else "no",
+             "rejected": "no" if i % 2 == 0 else "yes", "source": "domain"} for i in range(n)]
+
+
+@pytest.fixture
+def files(tmp_path):
+    domain, general = tmp_path / "domain.jsonl", tmp_path / "general.jsonl"
+    domain.write_text("".join(json.dumps(r) + "\n" for r in domain_rows(12)))
+    general.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": "a kind answer", "rejected": "rude"}) + "\n"
+                               for i in range(6)))
+    return domain, general
+
+
+def loop_for(tiny_model_dir, domain, output) -> LoopConfig:
+    return LoopConfig(model=str(tiny_model_dir), data=[str(domain)], output=str(output), max_steps=2, lr=5e-3,
+                      batch_size=2, max_length=512, warmup_ratio=0.0, save_every=10**6, mixed_precision="no", seed=0)
+
+
+def test_adapt_uses_exactly_k_shots_and_reports_domain_and_general(tmp_path, tiny_model_dir, files):
+    domain, general = files
+    report = adapt(loop_for(tiny_model_dir, domain, tmp_path / "a"), AdaptConfig(shots=4, general_eval=[str(general)]))
+    assert report["method"] == "judge" and report["shots"] == 4 and len(set(report["shot_ids"])) == 4
+    assert report["training"]["train_features"] == 8  # 4 pairs, both orders
+    assert report["held_out"] == 8  # the other 8 pairs of the file
+    saved = json.loads((tmp_path / "a" / "adapt.json").read_text())
+    assert saved["shot_ids"] == report["shot_ids"]
+    for when in ("before", "after"):
+        assert 0 <= saved[when]["domain"]["accuracy"] <= 1 and saved[when]["general"]["accuracy_ci95"] is not None
+    assert saved["domain_gain"] == pytest.approx(saved["after"]["domain"]["accuracy"] - saved["before"]["domain"]["accuracy"])
+    again = adapt(loop_for(tiny_model_dir, domain, tmp_path / "b"), AdaptConfig(shots=4))
+    assert again["shot_ids"] == report["shot_ids"]  # the seed decides the shots
+
+
+def test_averaging_at_alpha_0_and_1_gives_the_endpoints_weights_and_scores(tmp_path, tiny_model_dir, files):
+    domain, _ = files
+    prompts, chosen, rejected = ["Is 40 even?", "Is 41 even?"], ["yes", "no"], ["no", "yes"]
+    plain = adapt(loop_for(tiny_model_dir, domain, tmp_path / "plain"), AdaptConfig(shots=4))
+    one = adapt(loop_for(tiny_model_dir, domain, tmp_path / "one"), AdaptConfig(shots=4, alpha=1.0))
+    zero = adapt(loop_for(tiny_model_dir, domain, tmp_path / "zero"), AdaptConfig(shots=4, alpha=0.0))
+    assert one["averaging"]["alpha"] == 1.0 and zero["averaging"]["base"] == str(tiny_model_dir)
+    adapted, ends = read_weights(tmp_path / "plain"), {"one": read_weights(tmp_path / "one"),
+                                                       "zero": read_weights(tmp_path / "zero")}
+    base = read_weights(tiny_model_dir)
+    assert adapted.keys() == ends["one"].keys()
+    assert any(not torch.equal(adapted[k], base[k]) for k in adapted)  # the adaptation moved the weights
+    assert all(torch.equal(adapted[k], ends["one"][k]) for k in adapted)
+    assert all(torch.equal(base[k], ends["zero"][k]) for k in base)
+    score = {name: load_reward_model(str(path), dtype="fp32").compare(prompts, chosen, rejected)
+             for name, path in (("plain", tmp_path / "plain"), ("one", tmp_path / "one"),
+                                ("zero", tmp_path / "zero"), ("base", tiny_model_dir))}
+    assert score["one"] == score["plain"] and score["zero"] == score["base"]
+    assert plain["after"]["domain"] == one["after"]["domain"]
+
+
+def test_bad_adapt_options_are_refused_before_training(tmp_path, tiny_model_dir, files):
+    from rewardkit.cli.main import app
+
+    domain, _ = files
+    with pytest.raises(ConfigError, match="--shots 12: the domain data has 12 pairs"):
+        adapt(loop_for(tiny_model_dir, domain, tmp_path / "x"), AdaptConfig(shots=12))
+    runner = CliRunner()
+    base = ["adapt", "--model", str(tiny_model_dir), "--data", str(domain), "--output", str(tmp_path / "y")]
+    for extra, message in ((["--average-with", str(tiny_model_dir)], "need --alpha"),
+                           (["--alpha", "0.5", "--layer-alpha", "layers"], "write REGEX=ALPHA"),
+                           (["--alpha", "0.5", "--layer-alpha", "layers=2"], "write REGEX=ALPHA"),
+                           (["--method", "dpo"], "--method must be one of")):
+        result = runner.invoke(app, base + extra)
+        assert result.exit_code != 0 and message in result.output, (extra, result.output)
+    assert not (tmp_path / "y" / "adapt.json").exists()
