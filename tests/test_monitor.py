@@ -169,9 +169,23 @@ def test_the_monitor_in_the_trl_verl_and_openrlhf_adapters(judge):
     want = judge.reward(QUESTIONS, ANSWERS, REFERENCES)
     logged = {}
     monitor = RewardMonitor(window=8, min_rows=2)
+    extra = {}
     rewards = JudgeRewardFunction(judge, monitor=monitor)(QUESTIONS, ANSWERS, reference=REFERENCES,
-                                                          log_metric=lambda k, v: logged.setdefault(k, v))
+                                                          log_metric=lambda k, v: logged.setdefault(k, v),
+                                                          log_extra=lambda k, v: extra.setdefault(k, v))
     assert rewards == pytest.approx(want, abs=1e-9)
+    assert extra["rewardkit_reference_raw"] == pytest.approx(want, abs=1e-9)
+    assert extra["rewardkit_reference_verdict"] == [None] * 4  # no verifier here
+    from rewardkit.scoring.composite import CompositeReward
+
+    composite, columns, composite_metrics = CompositeReward(judge, "math"), {}, {}
+    JudgeRewardFunction(composite, monitor=RewardMonitor(window=8, min_rows=2))(
+        QUESTIONS, ANSWERS, reference=REFERENCES, log_metric=lambda k, v: composite_metrics.setdefault(k, v),
+        log_extra=lambda k, v: columns.setdefault(k, v))
+    assert columns["rewardkit_reference_verdict"] == [True, False, None, True]
+    model = judge.reward(QUESTIONS, ANSWERS, REFERENCES)  # the judge's own view of the verified and refuted rows
+    assert composite_metrics["rewardkit/verifier_disagreement"] == pytest.approx(
+        verifier_disagreement([AuditedRow(0, passed=v, model_reward=m) for v, m in zip([True, False, None, True], model)]))
     assert logged["rewardkit/reward/mean"] == pytest.approx(sum(want) / 4)
     assert "rewardkit/order_disagreement" in logged and monitor.calls == 1
 

@@ -90,11 +90,14 @@ class JudgeRewardFunction:
             rewards = self._reference(questions, answers, columns.get(self.reference_column))
         else:
             rewards = self._round_robin(questions, answers)
-        return rewards if self.monitor is None else self._monitored(rewards, answers, columns.get("log_metric"))
+        if self.monitor is None:
+            return rewards
+        return self._monitored(rewards, answers, columns.get("log_metric"), columns.get("log_extra"))
 
-    def _monitored(self, rewards: list[float | None], answers: list[str], log_metric) -> list[float | None]:
+    def _monitored(self, rewards: list[float | None], answers: list[str], log_metric, log_extra) -> list[float | None]:
         """The monitor sees this call's rows (lengths in characters), its metrics go to TRL's
-        `log_metric` (averaged per logging step, beside kl and entropy), and its policy applies."""
+        `log_metric` (averaged per logging step, beside kl and entropy), each completion's raw
+        reward and verdict to `log_extra` (the completions table), and its policy applies."""
         from rewardkit.scoring.monitor import AuditedRow
 
         kept = [i for i, r in enumerate(rewards) if r is not None]
@@ -103,6 +106,9 @@ class JudgeRewardFunction:
         if callable(log_metric):
             for name, value in metrics.items():
                 log_metric(name, value)
+        if callable(log_extra):
+            log_extra(f"{self.__name__}_raw", list(rewards))
+            log_extra(f"{self.__name__}_verdict", [getattr(self._audit.get(i), "passed", None) for i in range(len(rewards))])
         return self.monitor.apply(rewards)
 
     def _scores(self, questions, answers, references, rows: Sequence[int]) -> list[float]:

@@ -1,0 +1,170 @@
+"""Preferences from many sources and new domains, on ../shared/data:
+
+  (1) sources    Bradley–Terry with --source-weighting uniform vs more on the six training
+                 sources, held out per source and on LLMBar (out of domain): accuracy and ECE
+  (2) adaptation `rewardkit adapt` over K shots of one held-out domain, from a foundation judge
+                 (the demo's GRAM judge) and from the base model
+  (3) averaging  the K = --average-shots model averaged with its foundation over α: domain
+                 accuracy gained against general accuracy kept
+
+    python bench/sources.py --output runs/sources --foundation runs/demo/gram            # ~1 h, 2-core CPU
+    python bench/sources.py --output runs/sources-q --foundation runs/demo/gram --quick  # ~10 min
+
+Every accuracy carries its 95% bootstrap interval over prompts; the raw results go to
+OUTPUT/sources.json. The rows used are disjoint: training, held-out and general files are
+split by prompt before anything trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import SHARED_DATA, hardware  # noqa: E402
+
+SOURCES = ("hh_rlhf_harmless_base_test", "hh_rlhf_helpful_test_rmgallery", "ultrafeedback_binarized_subset",
+           "llmeval2_benchmark", "pandalm_testset_v1", "llamafactory_dpo_en_demo")
+
+
+def rows_of(name: str) -> list[dict]:
+    return [json.loads(line) for line in (SHARED_DATA / f"{name}.jsonl").read_text().splitlines() if line.strip()]
+
+
+def by_prompt_split(rows: list[dict], train: int, held: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """`train` and `held` rows with no prompt in both (short rows first: CPU-sized)."""
+    prompts = sorted({r["prompt"] for r in rows})
+    random.Random(seed).shuffle(prompts)
+    rows = sorted(rows, key=lambda r: len(r["prompt"]) + len(r["chosen"]) + len(r["rejected"]))
+    first, second = [], []
+    for prompt in prompts:
+        group = [r for r in rows if r["prompt"] == prompt][:1]
+        if len(first) < train:
+            first += group
+        elif len(second) < held:
+            second += group
+    return first, second
+
+
+def write(rows: list[dict], path: Path, source: str | None = None) -> Path:
+    path.write_text("".join(json.dumps({**r, **({"source": source} if source else {})}) + "\n" for r in rows))
+    return path
+
+
+def evaluate(model: str, files: dict[str, Path]) -> dict:
+    from rewardkit import load_reward_model
+    from rewardkit.eval.runner import evaluate_sets
+
+    results, _ = evaluate_sets(load_reward_model(model, max_length=1024), {k: str(v) for k, v in files.items()})
+    return {name: {"accuracy": r["accuracy"], "accuracy_ci95": r["accuracy_ci95"], "ece": r["ece"],
+                   "pairs": r["num_pairs"]} for name, r in results["per_file"].items()}
+
+
+def study_sources(args, out: Path, base: str) -> dict:
+    from rewardkit import LoopConfig, train_method
+    from rewardkit.methods.bradley_terry import BradleyTerryConfig
+
+    train_rows, held = [], {}
+    for name in SOURCES:
+        tr, he = by_prompt_split(rows_of(name), args.per_source, args.held, seed=0)
+        train_rows += [{**r, "source": name} for r in tr]
+        held[name] = write(he, out / f"held_{name}.jsonl", name)
+    held["llmbar (OOD)"] = write(rows_of("llmbar")[:args.ood], out / "held_llmbar.jsonl", "llmbar")
+    train = write(train_rows, out / "sources_train.jsonl")
+    arms = {}
+    for mode in ("uniform", "more"):
+        loop = LoopConfig(model=base, data=[str(train)], output=str(out / f"bt_{mode}"), epochs=1, lr=2e-5,
+                          batch_size=8, max_length=512, seed=0)
+        summary = train_method("bradley_terry", loop, BradleyTerryConfig(source_weighting=mode))
+        arms[mode] = {"held_out": evaluate(loop.output, held), "source_weights": summary.get("source_weights")}
+        print(f"sources: {mode} done", flush=True)
+    return {"training_pairs": len(train_rows), "per_source": args.per_source, "arms": arms}
+
+
+def study_adaptation(args, out: Path, base: str) -> dict:
+    from rewardkit import LoopConfig
+    from rewardkit.recipes.adapt import AdaptConfig, adapt
+
+    domain_rows = rows_of(args.domain)
+    pool, general_rows = by_prompt_split(domain_rows, max(args.shots) + args.held, 0, seed=1)[0], rows_of("llmbar")
+    domain = write(pool, out / "domain.jsonl", args.domain)
+    general = write(general_rows[args.ood:args.ood + args.general], out / "general.jsonl", "llmbar")
+    curve = {}
+    for start, model in (("foundation", args.foundation), ("base model", base)):
+        for shots in args.shots:
+            loop = LoopConfig(model=model, data=[str(domain)], output=str(out / f"adapt_{start[:4]}_{shots}"),
+                              epochs=2, lr=2e-5, batch_size=4, max_length=768, seed=0)
+            report = adapt(loop, AdaptConfig(shots=shots, held_out=args.held, general_eval=[str(general)]))
+            curve.setdefault(start, {})[shots] = {k: report[k] for k in ("before", "after", "domain_gain",
+                                                                           "general_retained")}
+            print(f"adaptation: {start} K={shots} done", flush=True)
+    return {"domain": args.domain, "general": "llmbar (disjoint rows)", "curve": curve}
+
+
+def study_averaging(args, out: Path) -> dict:
+    import shutil
+
+    from rewardkit.data import load_pairs
+    from rewardkit.models.averaging import average_directory
+    from rewardkit.recipes.adapt import accuracies, split_shots
+
+    adapted = out / f"adapt_foun_{args.average_shots}"
+    # the same held-out rows adapt used: the same seeded split of the same file
+    _, held_pairs = split_shots(load_pairs(str(out / "domain.jsonl")).records, args.average_shots, args.held, 0)
+    curve = {}
+    for alpha in args.alphas:
+        target = out / f"averaged_{alpha}"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(adapted, target)
+        average_directory(target, args.foundation, alpha)
+        curve[alpha] = accuracies(str(target), held_pairs, [str(out / "general.jsonl")], 0)
+        print(f"averaging: alpha {alpha} done", flush=True)
+    return {"shots": args.average_shots, "curve": curve}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--foundation", required=True, help="the foundation judge (the demo's GRAM judge)")
+    parser.add_argument("--per-source", type=int, default=48)
+    parser.add_argument("--held", type=int, default=48, help="held-out pairs per source and of the domain")
+    parser.add_argument("--ood", type=int, default=96, help="LLMBar rows for (1)")
+    parser.add_argument("--general", type=int, default=96, help="LLMBar rows (others than (1)'s) for (2) and (3)")
+    parser.add_argument("--domain", default="pandalm_testset_v1")
+    parser.add_argument("--shots", default="16,32,64,128,256")
+    parser.add_argument("--average-shots", type=int, default=64)
+    parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    parser.add_argument("--studies", default="sources,adaptation,averaging")
+    parser.add_argument("--quick", action="store_true", help="8 pairs per source, K = 16, 32, 12 held out")
+    args = parser.parse_args()
+    if args.quick:
+        args.per_source, args.held, args.ood, args.general, args.shots, args.average_shots = 8, 12, 24, 24, "16,32", 16
+    args.shots = [int(x) for x in args.shots.split(",")]
+    args.alphas = [float(x) for x in args.alphas.split(",")]
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    from rewardkit.models.loading import resolve_model_path
+
+    base = resolve_model_path(args.model)
+    started, result = time.time(), {"machine": hardware(), "settings": {k: v for k, v in vars(args).items()}}
+    studies = args.studies.split(",")
+    if "sources" in studies:
+        result["sources"] = study_sources(args, out, base)
+    if "adaptation" in studies:
+        result["adaptation"] = study_adaptation(args, out, base)
+    if "averaging" in studies:
+        result["averaging"] = study_averaging(args, out)
+    result["seconds"] = round(time.time() - started)
+    (out / "sources.json").write_text(json.dumps(result, indent=2, default=str))
+    print(result["machine"])
+    print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "settings")}, indent=1, default=str)[:6000])
+
+
+if __name__ == "__main__":
+    main()
