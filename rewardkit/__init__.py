@@ -25,6 +25,9 @@ _PUBLIC = {
     "Comparison": "rewardkit.scoring.protocol",
     "ScorerOptions": "rewardkit.scoring.protocol",
     "PointwiseScorer": "rewardkit.scoring.pointwise",
+    "CompositeReward": "rewardkit.scoring.composite",
+    "RewardMonitor": "rewardkit.scoring.monitor",
+    "MonitorThresholds": "rewardkit.scoring.monitor",
     "Precision": "rewardkit.models.precision",
     # training and the method seam
     "train_method": "rewardkit.methods.train",
@@ -45,6 +48,8 @@ _PUBLIC = {
     "self_train": "rewardkit.recipes.self_training",
     "DistillConfig": "rewardkit.recipes.distill",
     "distill": "rewardkit.recipes.distill",
+    "AdaptConfig": "rewardkit.recipes.adapt",
+    "adapt": "rewardkit.recipes.adapt",
     # data
     "load_pairs": "rewardkit.data",
     "load_response_pairs": "rewardkit.data",

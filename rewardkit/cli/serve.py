@@ -50,8 +50,6 @@ def serve_command(
     uvicorn = optional_import("uvicorn", "serve")
     optional_import("fastapi", "serve")
     from rewardkit import load_reward_model
-    from rewardkit.data.references import load_references
-    from rewardkit.scoring.calibration import calibrate
     from rewardkit.serve.app import ServeSettings, create_app
 
     # the settings (and the key) are checked, and the references read, before the model loads
@@ -60,24 +58,38 @@ def serve_command(
                              body_timeout_s=body_timeout,
                              # a quarter of the connections may wait on slow bodies: the rest stay free for fast clients
                              max_pending_bodies=max(1, limit_concurrency // 4))
-    if monitor is not None:  # a bad --monitor fails before the model loads
-        from rewardkit.scoring.monitor import RewardMonitor
-
-        settings.monitor = RewardMonitor(policy=monitor, window=monitor_window, min_rows=min(32, monitor_window))
-    wrap = _verifier(verifier, verified_reward, verifier_weight)  # a bad --verifier fails before the model loads
+    settings.monitor = _monitor(monitor, monitor_window)  # a bad --monitor fails before the model loads
+    wrap = _verifier(verifier, verified_reward, verifier_weight)  # so does a bad --verifier
     scorer = wrap(load_reward_model(model, dtype=dtype, max_length=max_length, max_batch_tokens=max_batch_tokens,
                                     backend=backend))
+    _read_references_and_calibration(settings, scorer, references, calibration)
+    from rewardkit.serve.header_timeout import header_timeout_protocol
+
+    # idle keep-alive connections close after 5 s; half-sent headers after --read-timeout
+    uvicorn.run(create_app(scorer, settings), host=host, port=port, log_level="info", timeout_keep_alive=5,
+                limit_concurrency=limit_concurrency, http=header_timeout_protocol(read_timeout))
+
+
+def _monitor(policy: str | None, window: int):
+    """What --monitor makes: a RewardMonitor watching /get_reward, or None."""
+    if policy is None:
+        return None
+    from rewardkit.scoring.monitor import RewardMonitor
+
+    return RewardMonitor(policy=policy, window=window, min_rows=min(32, window))
+
+
+def _read_references_and_calibration(settings, scorer, references: Path | None, calibration: Path | None) -> None:
+    """--references (reference answers by question) and --calibration (z-normalised rewards) into the settings."""
+    from rewardkit.data.references import load_references
+    from rewardkit.scoring.calibration import calibrate
+
     if references:
         settings.references = load_references(references)
     if calibration:
         settings.normalization = calibrate(scorer, str(calibration))
         console.print(f"reward normalisation from {calibration}: mean {settings.normalization[0]:.4f}, "
                       f"std {settings.normalization[1]:.4f}")
-    from rewardkit.serve.header_timeout import header_timeout_protocol
-
-    # idle keep-alive connections close after 5 s; half-sent headers after --read-timeout
-    uvicorn.run(create_app(scorer, settings), host=host, port=port, log_level="info", timeout_keep_alive=5,
-                limit_concurrency=limit_concurrency, http=header_timeout_protocol(read_timeout))
 
 
 def _verifier(spec: str | None, verified_reward: float, weight: float | None):
