@@ -58,11 +58,14 @@ def write(rows: list[dict], path: Path, source: str | None = None) -> Path:
 
 def evaluate(model: str, files: dict[str, Path]) -> dict:
     from rewardkit import load_reward_model
+    from rewardkit.eval.metrics import credits
     from rewardkit.eval.runner import evaluate_sets
 
-    results, _ = evaluate_sets(load_reward_model(model, max_length=1024), {k: str(v) for k, v in files.items()})
+    results, rows = evaluate_sets(load_reward_model(model, max_length=1024), {k: str(v) for k, v in files.items()})
     return {name: {"accuracy": r["accuracy"], "accuracy_ci95": r["accuracy_ci95"], "ece": r["ece"],
-                   "pairs": r["num_pairs"]} for name, r in results["per_file"].items()}
+                   "pairs": r["num_pairs"], "credits": credits([x["p_chosen"] for x in rows if x["file"] == name]),
+                   "prompts": [x["prompt_key"] for x in rows if x["file"] == name]}
+            for name, r in results["per_file"].items()}
 
 
 def study_sources(args, out: Path, base: str) -> dict:
@@ -83,7 +86,11 @@ def study_sources(args, out: Path, base: str) -> dict:
         summary = train_method("bradley_terry", loop, BradleyTerryConfig(source_weighting=mode))
         arms[mode] = {"held_out": evaluate(loop.output, held), "source_weights": summary.get("source_weights")}
         print(f"sources: {mode} done", flush=True)
-    return {"training_pairs": len(train_rows), "per_source": args.per_source, "arms": arms}
+    from rewardkit.eval.intervals import paired_difference
+
+    paired = {name: paired_difference(arms["uniform"]["held_out"][name]["credits"], arms["more"]["held_out"][name]["credits"],
+                                      arms["uniform"]["held_out"][name]["prompts"]) for name in held}
+    return {"training_pairs": len(train_rows), "per_source": args.per_source, "arms": arms, "more_minus_uniform": paired}
 
 
 def study_adaptation(args, out: Path, base: str) -> dict:
@@ -153,15 +160,12 @@ def main() -> None:
 
     base = resolve_model_path(args.model)
     started, result = time.time(), {"machine": hardware(), "settings": {k: v for k, v in vars(args).items()}}
-    studies = args.studies.split(",")
-    if "sources" in studies:
-        result["sources"] = study_sources(args, out, base)
-    if "adaptation" in studies:
-        result["adaptation"] = study_adaptation(args, out, base)
-    if "averaging" in studies:
-        result["averaging"] = study_averaging(args, out)
-    result["seconds"] = round(time.time() - started)
-    (out / "sources.json").write_text(json.dumps(result, indent=2, default=str))
+    runs = {"sources": lambda: study_sources(args, out, base), "adaptation": lambda: study_adaptation(args, out, base),
+            "averaging": lambda: study_averaging(args, out)}
+    for study in args.studies.split(","):
+        result[study] = runs[study]()
+        result["seconds"] = round(time.time() - started)
+        (out / "sources.json").write_text(json.dumps(result, indent=2, default=str))  # after each study
     print(result["machine"])
     print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "settings")}, indent=1, default=str)[:6000])
 
