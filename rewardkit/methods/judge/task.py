@@ -35,6 +35,7 @@ class JudgeTask(TemplatedTask):
 
     def __init__(self, loop, options, **kwargs):
         super().__init__(loop, options, **kwargs)
+        self.sources, self.weighting = SourceIndex(), None  # MORE's per-source state (training/source_weights.py)
         if options.tool_observations and not self.template.observes:
             if loop.template:
                 raise ConfigError(f"--tool-observations: the template {loop.template} has no {{observations}} slot "
@@ -45,7 +46,6 @@ class JudgeTask(TemplatedTask):
         model, tokenizer = self.load_model()
         self.label_ids = torch.tensor(label_token_ids(self.tokenizer, self.template.labels))
         self.encoder = SegmentEncoder(self.tokenizer, self.template, self.loop.max_length)
-        self.sources, self.weighting = SourceIndex(), None
         return model, self.tokenizer
 
     def prepare(self, pairs, *, for_eval: bool = False) -> Prepared:
