@@ -41,6 +41,11 @@ def main() -> None:
     if dist.is_initialized():  # a clean exit: a process group left to interpreter shutdown may abort
         dist.barrier()
         dist.destroy_process_group()
+    # Leave without freeing the trainer: its DDP reducer's destructor joins a gloo worker thread
+    # that waits for the GIL the destructor holds (a deadlock seen on a native-bf16 machine, 2026-12-06)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ def _reporting(name: str):
                                 info=f"final states of {data['part']} rows")
             elif kind == "stage":
                 console.print(f"stage {data['stage']}: " + ", ".join(f"{k}={v}" for k, v in data.items() if k != "stage"))
+            elif kind == "packing":
+                console.print(f"packing: {data['mode']} ({data['reason']})")
             elif kind == "checkpoint_skipped":
                 console.print(f"[yellow]skipping a damaged checkpoint:[/] {data['reason']}")
             elif kind == "resume":

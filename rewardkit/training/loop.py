@@ -36,6 +36,7 @@ from rewardkit.training.fsdp import full_state_dict, mixed_precision_forward, sh
 from rewardkit.training.loop_config import LoopConfig, describe_source
 from rewardkit.training.metrics_log import MetricsLog, plot_metrics
 from rewardkit.training.model_setup import save_trained
+from rewardkit.training.packing import choose_packing, packed_collate, packed_states, pad_id_of
 from rewardkit.training.run_fingerprint import check_same_run, run_fingerprint
 from rewardkit.training.sharded_checkpoint import load_sharded_checkpoint, save_sharded_checkpoint
 
@@ -66,7 +67,9 @@ class Run:
     output: Path
     train: Any = None  # Prepared
     evals: Any = None  # Prepared or None
-    collate: Callable | None = None
+    collate: Callable | None = None  # training micro-batches (packed under --packing)
+    eval_collate: Callable | None = None  # evaluation batches: always padded, as every scoring path
+    packing: Any = None  # PackingChoice
     model: Any = None
     optimizer: Any = None
     scheduler: Any = None
@@ -144,6 +147,14 @@ def _prepare_data(run: Run, backbone, train_records: list, eval_records: list | 
     if run.loop.cache_frozen:
         cache = _frozen_cache(run, backbone)
         states, run.collate = cache.states, cache.collate(task.collate)
+    run.eval_collate = run.collate
+    run.packing = choose_packing(run.loop.packing, task, run.train.features, backbone, cache_frozen=run.loop.cache_frozen)
+    run.emit("packing", run.packing.to_dict())
+    if run.packing.mode != "off":
+        states = packed_states
+        run.collate = packed_collate(task.collate, task.sequence_keys, getattr(task, "group_key", None),
+                                     share=run.packing.mode == "shared",
+                                     capacity=run.loop.pack_tokens or run.loop.max_length, pad_id=pad_id_of(task))
     run.model = TaskModule(backbone, task, states)
 
 
@@ -329,6 +340,7 @@ def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dic
     if accelerator.is_main_process:
         backbone_state = {k[len("backbone."):]: v for k, v in full_state.items() if k.startswith("backbone.")}
         manifest = run.task.manifest()
+        manifest.training["packing_used"] = run.packing.to_dict()  # what --packing resolved to, and why
         # how the evaluation above computed: a reload scores the same way (models/precision.py)
         manifest.precision = Precision(run.loop.dtype, "bf16" if accelerator.mixed_precision == "bf16" else None).to_dict()
         model = accelerator.unwrap_model(run.model).backbone
@@ -354,7 +366,7 @@ def _config_updates(run: Run, sample: int = 256) -> None:
     features, size = run.train.features[:sample], run.loop.batch_size * 2
     unwrapped.eval()
     try:
-        updates = describe(unwrapped, (run.collate(features[i:i + size]) for i in range(0, len(features), size)))
+        updates = describe(unwrapped, (run.eval_collate(features[i:i + size]) for i in range(0, len(features), size)))
     finally:
         unwrapped.train()
     for key, value in updates.items():
@@ -387,7 +399,7 @@ def _budget_batches(run: Run, ordered: list[dict], epoch: int) -> list[list[int]
 def _evaluate(run: Run) -> dict:
     unwrapped = run.accelerator.unwrap_model(run.model)
     features, size = run.evals.features, run.loop.batch_size * 2
-    batches = (run.collate(features[i:i + size]) for i in range(0, len(features), size))
+    batches = (run.eval_collate(features[i:i + size]) for i in range(0, len(features), size))
     unwrapped.eval()
     try:
         return run.task.evaluate(unwrapped, batches)

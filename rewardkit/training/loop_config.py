@@ -63,6 +63,10 @@ class LoopConfig:
                                      domain=COUNT)
     cache_frozen: bool = option(False, "with --train-layers: run the frozen blocks once per row and reuse their "
                                        "output (several x faster epochs)")
+    packing: str = option("auto", "training batches without padding: off; rows (each row its own segment of a long "
+                                  "sequence); shared (rows that start alike — a pair's prompt, a judge's two orders — "
+                                  "computed once); auto: shared where it saves tokens, else off (docs/training.md)")
+    pack_tokens: int | None = option(None, "tokens per packed sequence [default: --max-length]", domain=COUNT)
     fsdp: bool = option(False, "shard weights, gradients and optimizer state over the processes (FSDP2, "
                                "torch fully_shard; under torchrun or accelerate launch, gloo or NCCL)")
     dtype: str = option("fp32", "precision of the stored weights: fp32 or bf16")
@@ -105,6 +109,11 @@ class LoopConfig:
         if isinstance(self.model, str) and isinstance(self.output, str) and _same_directory(self.model, self.output):
             problems.append(f"--output {self.output} is --model: training would overwrite the base model it starts "
                             "from; choose another --output")
+        if self.packing not in ("auto", "off", "rows", "shared"):
+            problems.append(f"--packing must be auto, off, rows or shared, got {self.packing!r}")
+        elif self.cache_frozen and self.packing in ("rows", "shared"):
+            problems.append(f"--packing {self.packing} does not work with --cache-frozen: the cached states are per "
+                            "padded row; use --packing off (or auto, which turns it off there)")
         if self.fsdp and self.cache_frozen:
             problems.append("--cache-frozen does not work with --fsdp: each process holds only a shard of the frozen "
                             "blocks' weights; use DDP (plain torchrun, no --fsdp) for it")
