@@ -41,6 +41,10 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     train_method(method, LoopConfig(**options), on_event=on_event)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # as the CLI does (cli/main.py close_process_group): no gloo group left to shutdown
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -104,3 +104,18 @@ def test_bad_adapt_options_are_refused_before_training(tmp_path, tiny_model_dir,
         result = runner.invoke(app, base + extra)
         assert result.exit_code != 0 and message in result.output, (extra, result.output)
     assert not (tmp_path / "y" / "adapt.json").exists()
+
+
+def test_shots_without_ids_are_named_by_their_row():
+    from rewardkit.data import load_pairs
+    from rewardkit.recipes.adapt import shot_ids, split_shots
+
+    rows = [{k: v for k, v in r.items() if k != "id"} for r in domain_rows(10)]
+    rows[3]["id"] = "kept"
+    pairs = load_pairs(rows).records
+    shots, _ = split_shots(pairs, 6, 4, seed=0)
+    names = shot_ids(pairs, shots)
+    assert len(set(names)) == 6
+    for name, pair in zip(names, shots):
+        index = 3 if name == "kept" else int(name.split()[1])
+        assert pairs[index] is pair  # "row N" is the pair's index in the data

@@ -90,6 +90,12 @@ def split_shots(pairs: list, shots: int, held_out: int, seed: int) -> tuple[list
     return [pairs[i] for i in order[:shots]], [pairs[i] for i in order[shots:shots + held_out]]
 
 
+def shot_ids(pairs: list, shots: list) -> list:
+    """Each shot's `id`, or where a row has none its index in the data (rows read in order)."""
+    position = {id(pair): index for index, pair in enumerate(pairs)}
+    return [pair.id if pair.id is not None else f"row {position[id(pair)]}" for pair in shots]
+
+
 def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None) -> dict:
     from rewardkit.data import load_pairs
     from rewardkit.methods.train import train_method
@@ -109,7 +115,7 @@ def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None) -> dict:
     train_loop = replace(loop, model=foundation, data=shots, template=loop.template or _saved_template(foundation, output))
     summary = train_method(method, train_loop)
     report = {"foundation": str(loop.model), "method": method, "shots": len(shots),
-              "shot_ids": [p.id for p in shots], "held_out": len(held), "training": summary, "before": before}
+              "shot_ids": shot_ids(pairs, shots), "held_out": len(held), "training": summary, "before": before}
     if options.alpha is not None:
         emit("stage", {"text": f"averaging with {options.average_with or loop.model} at alpha {options.alpha}"})
         base = resolve_model_path(options.average_with) if options.average_with else foundation
