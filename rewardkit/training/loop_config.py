@@ -15,6 +15,8 @@ from rewardkit.errors import ConfigError
 from rewardkit.files import output_problem
 from rewardkit.models.precision import Precision, training_precision
 
+PACKING_MODES = ("auto", "off", "rows", "shared")  # --packing (training/packing.py)
+
 
 def _same_directory(a: str, b: str) -> bool:
     from pathlib import Path
@@ -109,8 +111,9 @@ class LoopConfig:
         if isinstance(self.model, str) and isinstance(self.output, str) and _same_directory(self.model, self.output):
             problems.append(f"--output {self.output} is --model: training would overwrite the base model it starts "
                             "from; choose another --output")
-        if self.packing not in ("auto", "off", "rows", "shared"):
-            problems.append(f"--packing must be auto, off, rows or shared, got {self.packing!r}")
+        if self.packing not in PACKING_MODES:
+            problems.append(f"--packing must be {', '.join(PACKING_MODES[:-1])} or {PACKING_MODES[-1]}, "
+                            f"got {self.packing!r}")
         elif self.cache_frozen and self.packing in ("rows", "shared"):
             problems.append(f"--packing {self.packing} does not work with --cache-frozen: the cached states are per "
                             "padded row; use --packing off (or auto, which turns it off there)")

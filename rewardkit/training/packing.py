@@ -33,9 +33,6 @@ from rewardkit.models.heads import decoder_of
 from rewardkit.training.batching import group_spans
 from rewardkit.training.frozen_cache import decoder_states
 
-MODES = ("auto", "off", "rows", "shared")
-PACKED_KEYS = ("packed_ids", "packed_positions", "packed_segments", "packed_branches", "packed_index")
-
 
 @dataclass
 class Tree:
