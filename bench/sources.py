@@ -81,36 +81,47 @@ def study_sources(args, out: Path, base: str) -> dict:
     train = write(train_rows, out / "sources_train.jsonl")
     arms = {}
     for mode in ("uniform", "more"):
+        # both arms see the same batches: one row of each source in turn (MORE's paper batches every
+        # source together), so the arms differ only in the weights
         loop = LoopConfig(model=base, data=[str(train)], output=str(out / f"bt_{mode}"), epochs=1, lr=2e-5,
-                          batch_size=8, max_length=512, seed=0)
-        summary = train_method("bradley_terry", loop, BradleyTerryConfig(source_weighting=mode))
+                          batch_size=len(SOURCES), max_length=512, seed=0)
+        summary = train_method("bradley_terry", loop,
+                               BradleyTerryConfig(source_weighting=mode, source_batches=args.source_batches))
         arms[mode] = {"held_out": evaluate(loop.output, held), "source_weights": summary.get("source_weights")}
         print(f"sources: {mode} done", flush=True)
     from rewardkit.eval.intervals import paired_difference
 
     paired = {name: paired_difference(arms["uniform"]["held_out"][name]["credits"], arms["more"]["held_out"][name]["credits"],
                                       arms["uniform"]["held_out"][name]["prompts"]) for name in held}
-    return {"training_pairs": len(train_rows), "per_source": args.per_source, "arms": arms, "more_minus_uniform": paired}
+    return {"training_pairs": len(train_rows), "per_source": args.per_source, "batch_size": len(SOURCES),
+            "source_batches": args.source_batches, "arms": arms, "more_minus_uniform": paired}
 
 
 def study_adaptation(args, out: Path, base: str) -> dict:
     from rewardkit import LoopConfig
     from rewardkit.recipes.adapt import AdaptConfig, adapt
 
-    domain_rows = rows_of(args.domain)
-    pool, general_rows = by_prompt_split(domain_rows, max(args.shots) + args.held, 0, seed=1)[0], rows_of("llmbar")
-    domain = write(pool, out / "domain.jsonl", args.domain)
-    general = write(general_rows[args.ood:args.ood + args.general], out / "general.jsonl", "llmbar")
+    # one row per prompt; the held-out rows are a file of their own, so every K is measured on
+    # the same rows and the K shots are nested (the first K of one seeded order of the pool)
+    pool, held = by_prompt_split(rows_of(args.domain), max(args.shots), args.held, seed=1)
+    domain, held_file = write(pool, out / "domain.jsonl", args.domain), write(held, out / "domain_held.jsonl", args.domain)
+    general = write(rows_of("llmbar")[args.ood:args.ood + args.general], out / "general.jsonl", "llmbar")
     curve = {}
     for start, model in (("foundation", args.foundation), ("base model", base)):
         for shots in args.shots:
             loop = LoopConfig(model=model, data=[str(domain)], output=str(out / f"adapt_{start[:4]}_{shots}"),
                               epochs=2, lr=2e-5, batch_size=4, max_length=768, seed=0)
-            report = adapt(loop, AdaptConfig(shots=shots, held_out=args.held, general_eval=[str(general)]))
+            saved = Path(loop.output) / "adapt.json"
+            if saved.exists():  # a finished run of an interrupted bench: kept, not redone
+                report = json.loads(saved.read_text())
+            else:
+                report = adapt(loop, AdaptConfig(shots=shots, held_out=args.held, held_out_data=[str(held_file)],
+                                                 general_eval=[str(general)]))
             curve.setdefault(start, {})[shots] = {k: report[k] for k in ("before", "after", "domain_gain",
                                                                            "general_retained")}
             print(f"adaptation: {start} K={shots} done", flush=True)
-    return {"domain": args.domain, "general": "llmbar (disjoint rows)", "curve": curve}
+    return {"domain": args.domain, "pool": len(pool), "held_out": len(held), "general": "llmbar (disjoint rows)",
+            "curve": curve}
 
 
 def study_averaging(args, out: Path) -> dict:
@@ -118,11 +129,10 @@ def study_averaging(args, out: Path) -> dict:
 
     from rewardkit.data import load_pairs
     from rewardkit.models.averaging import average_directory
-    from rewardkit.recipes.adapt import accuracies, split_shots
+    from rewardkit.recipes.adapt import accuracies
 
     adapted = out / f"adapt_foun_{args.average_shots}"
-    # the same held-out rows adapt used: the same seeded split of the same file
-    _, held_pairs = split_shots(load_pairs(str(out / "domain.jsonl")).records, args.average_shots, args.held, 0)
+    held_pairs = load_pairs(str(out / "domain_held.jsonl")).records  # the rows adaptation measured on
     curve = {}
     for alpha in args.alphas:
         target = out / f"averaged_{alpha}"
@@ -140,6 +150,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--foundation", required=True, help="the foundation judge (the demo's GRAM judge)")
     parser.add_argument("--per-source", type=int, default=48)
+    parser.add_argument("--source-batches", default="interleaved", help="(1)'s epoch order: interleaved or shuffled")
     parser.add_argument("--held", type=int, default=48, help="held-out pairs per source and of the domain")
     parser.add_argument("--ood", type=int, default=96, help="LLMBar rows for (1)")
     parser.add_argument("--general", type=int, default=96, help="LLMBar rows (others than (1)'s) for (2) and (3)")

@@ -119,3 +119,23 @@ def test_shots_without_ids_are_named_by_their_row():
     for name, pair in zip(names, shots):
         index = 3 if name == "kept" else int(name.split()[1])
         assert pairs[index] is pair  # "row N" is the pair's index in the data
+
+
+def test_a_held_out_file_of_its_own_is_the_same_rows_at_every_k(tmp_path, tiny_model_dir, files):
+    from rewardkit.data.overlap import ContaminationWarning
+
+    domain, _ = files
+    held = tmp_path / "held.jsonl"
+    held.write_text("".join(json.dumps({**r, "id": f"h{i}", "prompt": f"Is the number {100 + i} even?"}) + "\n"
+                            for i, r in enumerate(domain_rows(5))))
+    reports = {k: adapt(loop_for(tiny_model_dir, domain, tmp_path / f"k{k}"),
+                        AdaptConfig(shots=k, held_out=3, held_out_data=[str(held)])) for k in (4, 12)}
+    assert reports[12]["shots"] == 12  # every domain row may be a shot: none is held back
+    assert reports[4]["shot_ids"] == reports[12]["shot_ids"][:4]  # the same seeded order, nested
+    for report in reports.values():
+        assert report["held_out"] == 3  # the file's first --held-out rows, whatever K
+        assert report["before"]["domain"] == reports[4]["before"]["domain"]  # the same rows scored
+    with pytest.raises(ConfigError, match="--shots 13: the domain data has only 12 pairs"):
+        adapt(loop_for(tiny_model_dir, domain, tmp_path / "x"), AdaptConfig(shots=13, held_out_data=[str(held)]))
+    with pytest.warns(ContaminationWarning, match="the domain file the shots come from overlaps"):
+        adapt(loop_for(tiny_model_dir, domain, tmp_path / "dirty"), AdaptConfig(shots=2, held_out_data=[str(domain)]))

@@ -46,7 +46,7 @@ def test_uniform_weighting_is_the_plain_mean_and_more_weights_by_min_norm_with_m
     sources = torch.tensor([0, 0, 1, 1])
     uniform = SourceWeighting("uniform", ["a", "b"])
     assert float(uniform.loss(losses, sources, None)) == pytest.approx(3.0)
-    more = SourceWeighting("more", ["a", "b"], momentum=0.5)
+    more = SourceWeighting("more", ["a", "b"], momentum=0.5, normalize="none")
     grads = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.0, 2.0]])
     loss = more.loss(losses, sources, grads)
     assert more.latest == pytest.approx({"source_weight/a": 0.8, "source_weight/b": 0.2})
@@ -58,6 +58,47 @@ def test_uniform_weighting_is_the_plain_mean_and_more_weights_by_min_norm_with_m
     assert more.summary()["mean_weights"]["a"] == pytest.approx((0.8 + float(expected[0])) / 2)
     with pytest.raises(ConfigError, match="uniform, more"):
         SourceWeighting("mean", ["a"])
+    with pytest.raises(ConfigError, match="l2, none"):
+        SourceWeighting("more", ["a"], normalize="l1")
+
+
+def test_l2_normalised_weights_equalise_every_sources_progress():
+    """The paper's setting (--source-normalize l2): the weights are the min-norm point of the
+    unit-length gradients, where every weighted source's unit gradient has the same inner
+    product with the update and no source a smaller one (MGDA's common descent direction)."""
+    generator = torch.Generator().manual_seed(7)
+    for count in (3, 4, 5):
+        grads = torch.randn(count, 6, generator=generator, dtype=torch.float64) * torch.tensor([0.1, 1, 10, 3, 0.5][:count])[:, None]
+        more = SourceWeighting("more", [str(i) for i in range(count)])  # l2 is the default
+        sources = torch.arange(count)
+        more.loss(torch.ones(count), sources, grads)
+        weights = torch.tensor([more.latest[f"source_weight/{i}"] for i in range(count)], dtype=torch.float64)
+        units = grads / grads.norm(dim=1, keepdim=True)
+        update = (weights[:, None] * units).sum(0)
+        progress = units @ update
+        floor = float(update @ update)
+        assert float(progress.min()) >= floor - 1e-6  # every source's loss goes down at least this fast
+        weighted = progress[weights > 1e-6]
+        assert weighted.tolist() == pytest.approx([floor] * len(weighted), abs=1e-5)  # and the weighted ones equally
+        # the lengths play no part: scaling one source's gradient changes nothing
+        rescaled = SourceWeighting("more", [str(i) for i in range(count)])
+        rescaled.loss(torch.ones(count), sources, grads * torch.tensor([100.0] + [1.0] * (count - 1), dtype=torch.float64)[:, None])
+        assert [rescaled.latest[f"source_weight/{i}"] for i in range(count)] == pytest.approx(weights.tolist(), abs=1e-6)
+
+
+def test_l2_weights_move_to_the_preference_the_others_serve_least():
+    # two sources that agree (the same direction) and a third that points elsewhere: uniform
+    # gives the shared direction 2/3 of the update; MORE splits it evenly between the two preferences
+    grads = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 0.3]])
+    more = SourceWeighting("more", ["a", "b", "minority"])
+    more.loss(torch.ones(3), torch.arange(3), grads)
+    assert more.latest["source_weight/minority"] == pytest.approx(0.5, abs=1e-6)
+    assert more.latest["source_weight/a"] + more.latest["source_weight/b"] == pytest.approx(0.5, abs=1e-6)
+    # two sources: always 0.5 each, whatever their lengths or angle (short noisy gradients included)
+    for g in ([[1.0, 0.0], [0.0, 0.01]], [[1.0, 0.0], [-0.5, 0.2]], [[3.0, 1.0], [0.1, 0.1]]):
+        two = SourceWeighting("more", ["a", "b"])
+        two.loss(torch.ones(2), torch.arange(2), torch.tensor(g))
+        assert two.latest == pytest.approx({"source_weight/a": 0.5, "source_weight/b": 0.5})
 
 
 class Recorder(SourceWeighting):
@@ -76,7 +117,7 @@ def test_the_closed_form_head_gradients_are_autograds():
     features = torch.randn(6, 4)  # chosen rows then rejected rows
     head = torch.randn(4, requires_grad=True)
     bt = BradleyTerryTask.__new__(BradleyTerryTask)
-    bt.options = SimpleNamespace(source_momentum=1.0, center_rewards=0.0)
+    bt.options = SimpleNamespace(source_momentum=1.0, source_normalize="l2", center_rewards=0.0)
     bt.sources, bt.features = SimpleNamespace(names=["a", "b"]), features
     bt.weighting = Recorder("more", ["a", "b"])
     rewards = features @ head
@@ -88,7 +129,7 @@ def test_the_closed_form_head_gradients_are_autograds():
         assert row_grads[i].tolist() == pytest.approx(grad.tolist(), abs=1e-6)
 
     judge = JudgeTask.__new__(JudgeTask)
-    judge.options = SimpleNamespace(source_momentum=1.0, label_smoothing=0.1)
+    judge.options = SimpleNamespace(source_momentum=1.0, source_normalize="l2", label_smoothing=0.1)
     judge.sources, judge.features = SimpleNamespace(names=["a", "b"]), features
     judge.weighting = Recorder("more", ["a", "b"])
     rows = torch.randn(2, 4, requires_grad=True)  # the two verdict tokens' head rows
@@ -134,24 +175,33 @@ def test_a_planted_noisy_source_more_against_uniform(tmp_path, tiny_model_dir):
 
     train, held = planted(tmp_path)
     summaries = {}
-    for mode in ("uniform", "more"):
-        loop = LoopConfig(model=str(tiny_model_dir), data=[str(train)], eval_data=[str(held)], output=str(tmp_path / mode),
+    arms = {"uniform": {"source_weighting": "uniform"}, "more": {"source_weighting": "more"},
+            "more_raw": {"source_weighting": "more", "source_normalize": "none"}}
+    for arm, options in arms.items():
+        loop = LoopConfig(model=str(tiny_model_dir), data=[str(train)], eval_data=[str(held)], output=str(tmp_path / arm),
                           max_steps=12, lr=5e-3, batch_size=8, max_length=256, warmup_ratio=0.0, save_every=10**6,
                           mixed_precision="no", seed=0)
-        summaries[mode] = train_method("bradley_terry", loop, BradleyTerryConfig(source_weighting=mode))
+        summaries[arm] = train_method("bradley_terry", loop, BradleyTerryConfig(**options))
     more, uniform = summaries["more"], summaries["uniform"]
     assert {"eval_accuracy/clean", "eval_ece/clean", "eval_accuracy/noise", "eval_ece/noise"} <= set(uniform)
     assert more["eval_accuracy/clean"] >= uniform["eval_accuracy/clean"]
-    logged = [json.loads(line) for line in (tmp_path / "more" / "metrics.jsonl").read_text().splitlines()]
-    weights = [r["source_weight/noise"] for r in logged if "source_weight/noise" in r]
-    assert len(weights) == 12 and all(0 <= w <= 1 for w in weights)
+
+    def logged_weights(arm):
+        logged = [json.loads(line) for line in (tmp_path / arm / "metrics.jsonl").read_text().splitlines()]
+        return [r["source_weight/noise"] for r in logged if "source_weight/noise" in r]
+
+    # the paper's setting: unit-length head gradients, so the coin-flip source's short gradient
+    # (its labels cancel within a batch) buys it no weight — two sources share the update evenly
+    weights = logged_weights("more")
+    assert len(weights) == 12 and weights == pytest.approx([0.5] * 12)
     means = more["source_weights"]["mean_weights"]
-    assert means["noise"] + means["clean"] == pytest.approx(1.0)
-    # what the min-norm point does here: the noise source's coin-flip labels cancel in its head
-    # gradient, so it is the short one and takes most of the weight (docs/training.md)
-    assert means["noise"] > 0.5
+    assert means == pytest.approx({"clean": 0.5, "noise": 0.5})
+    # raw lengths (--source-normalize none): the min-norm point leans on the short noisy gradient
+    raw = summaries["more_raw"]["source_weights"]
+    assert raw["normalize"] == "none" and raw["mean_weights"]["noise"] > 0.5
+    assert all(0 <= w <= 1 for w in logged_weights("more_raw"))
     saved = json.loads((tmp_path / "more" / "summary.json").read_text())
-    assert saved["source_weights"]["mode"] == "more"
+    assert saved["source_weights"]["mode"] == "more" and saved["source_weights"]["normalize"] == "l2"
     assert "source_weights" not in uniform
 
 
@@ -179,3 +229,89 @@ def test_eval_reports_accuracy_and_ece_per_source(tmp_path, tiny_model_dir):
     clean = [r["p_chosen"] for r in rows if r["source"] == "clean"]
     assert results["per_source"]["clean"]["ece"] == pytest.approx(expected_calibration_error(clean))
     assert results["per_source"]["clean"]["num_pairs"] == 12
+
+
+def test_interleaved_source_batches_take_the_sources_in_turn():
+    from rewardkit.training.source_weights import interleaved_by_source
+
+    features = [{"source": s, "row": i} for i, s in enumerate([0] * 4 + [1] * 2 + [2] * 3)]
+    order = interleaved_by_source(features, seed=3)
+    assert sorted(f["row"] for f in order) == list(range(9))  # every row once
+    sources = [f["source"] for f in order]
+    assert set(sources[:3]) == set(sources[3:6]) == {0, 1, 2}  # each run of three holds every source
+    assert sorted(sources[6:8]) == [0, 2] and sources[8] == 0  # then the sources left, in the same turn
+    assert interleaved_by_source(features, seed=3) == order  # seeded
+    assert any(interleaved_by_source(features, seed=s) != order for s in range(4, 10))
+    # a judge's two orders of one pair stay next to each other
+    pairs = [{"source": s, "pair": p} for p, s in enumerate([0, 0, 1, 1]) for _ in range(2)]
+    kept = interleaved_by_source(pairs, seed=0, group_key="pair")
+    assert all(kept[i]["pair"] == kept[i + 1]["pair"] for i in range(0, 8, 2))
+    assert [kept[i]["source"] for i in (0, 2)] in ([0, 1], [1, 0])
+
+
+def test_interleaved_batches_hold_every_source_in_training(tmp_path, tiny_model_dir):
+    from rewardkit.methods.bradley_terry import BradleyTerryConfig
+
+    rows = [{"prompt": f"{name} {i}?", "chosen": "a fine answer", "rejected": "bad", "source": name}
+            for name in ("a", "b", "c") for i in range(4)]
+    data = tmp_path / "three.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    steps = {}
+    for batches in ("shuffled", "interleaved"):
+        loop = LoopConfig(model=str(tiny_model_dir), data=[str(data)], output=str(tmp_path / batches), epochs=1, lr=1e-3,
+                          batch_size=3, max_length=64, warmup_ratio=0.0, save_every=10**6, mixed_precision="no", seed=0)
+        train_method("bradley_terry", loop, BradleyTerryConfig(source_weighting="more", source_batches=batches))
+        logged = [json.loads(line) for line in (tmp_path / batches / "metrics.jsonl").read_text().splitlines()]
+        steps[batches] = [sum(key.startswith("source_weight/") for key in r) for r in logged if "loss" in r]
+    assert steps["interleaved"] == [3, 3, 3, 3]  # MORE weighs all three sources at every step
+    assert steps["shuffled"] != steps["interleaved"]  # a plain shuffle leaves some batches without one
+    with pytest.raises(ConfigError, match="--source-batches interleaved needs --batch-size"):
+        BradleyTerryConfig(source_batches="interleaved").source_epoch_order(None, 512)
+    with pytest.raises(ConfigError, match="--source-batches must be one of shuffled, interleaved"):
+        BradleyTerryConfig(source_batches="round-robin")
+
+
+def test_a_rows_source_is_its_field_else_its_file_and_a_map_renames(tmp_path):
+    from rewardkit.data import load_pairs
+    from rewardkit.training.source_weights import read_named_sources
+
+    first, second = tmp_path / "harmless.jsonl", tmp_path / "mixed.jsonl"
+    first.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    second.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": "a", "rejected": "b", **extra}) + "\n"
+                              for i, extra in enumerate([{}, {"source": "UF"}, {"source": "uf-binarized"}])))
+    files = [str(first), str(second)]
+    names = [r.source for r in read_named_sources(lambda part: load_pairs(part).records, files)]
+    assert names == ["harmless", "mixed", "UF", "uf-binarized"]
+    mapping = tmp_path / "sources.json"
+    mapping.write_text(json.dumps({"harmless.jsonl": "safety", "uf-binarized": "UF"}))
+    renamed = read_named_sources(lambda part: load_pairs(part).records, files, str(mapping), check_keys=True)
+    assert [r.source for r in renamed] == ["safety", "mixed", "UF", "UF"]  # a file mapped, two sources merged
+    mapping.write_text(json.dumps({"harmles": "safety"}))
+    with pytest.raises(ConfigError, match=r"--source-map .*sources.json: 'harmles' name no data file"):
+        read_named_sources(lambda part: load_pairs(part).records, files, str(mapping), check_keys=True)
+    mapping.write_text('{"harmless": "safety",\n "x": 3}')
+    with pytest.raises(ConfigError, match=r"key 'x': the name must be a non-empty string"):
+        read_named_sources(lambda part: load_pairs(part).records, files, str(mapping))
+    mapping.write_text('{"harmless": "safety",\n oops}')
+    with pytest.raises(ConfigError, match=r"sources.json, line 2: not JSON"):
+        read_named_sources(lambda part: load_pairs(part).records, files, str(mapping))
+
+
+def test_training_names_sources_by_file_and_by_map(tmp_path, tiny_model_dir):
+    from rewardkit.methods.bradley_terry import BradleyTerryConfig
+
+    files = []
+    for name in ("alpha", "beta"):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"prompt": f"{name} {i}?", "chosen": "fine", "rejected": "bad"}) + "\n"
+                                for i in range(4)))
+        files.append(str(path))
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({"beta": "second"}))
+    loop = LoopConfig(model=str(tiny_model_dir), data=files, eval_data=files, output=str(tmp_path / "run"), max_steps=2,
+                      lr=1e-3, batch_size=4, max_length=64, warmup_ratio=0.0, save_every=10**6, mixed_precision="no",
+                      seed=0)
+    summary = train_method("bradley_terry", loop, BradleyTerryConfig(source_weighting="more", source_map=str(mapping),
+                                                                      source_batches="interleaved"))
+    assert set(summary["source_weights"]["mean_weights"]) == {"alpha", "second"}
+    assert {"eval_accuracy/alpha", "eval_accuracy/second"} <= set(summary)

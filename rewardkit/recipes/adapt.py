@@ -5,7 +5,10 @@ A Reward"; GRAM's own pitch of a foundation adapted cheaply), optionally average
 (models/averaging.py) against forgetting.
 
 The K shots are a seeded sample of the domain file; the rest of the file (up to
-`--held-out`) is the domain's held-out set. The foundation's kind decides the method: a saved
+`--held-out`) is the domain's held-out set — or, with `--held-out-data`, that file is (up to
+`--held-out` rows) and every row of the domain file may be a shot, so runs at different K
+measure on the same rows (a held-out row sharing a prompt or a long run of words with the
+domain file draws a ContaminationWarning). The foundation's kind decides the method: a saved
 judge or a plain causal LM trains as a judge, a Bradley–Terry model as Bradley–Terry — each
 with the foundation's own template. adapt.json records the shots' ids, every accuracy with its
 95% interval, and the averaging.
@@ -31,6 +34,8 @@ class AdaptConfig:
     shots: int = option(64, "K: labeled domain pairs to adapt on (a seeded sample of --data)", domain=COUNT)
     held_out: int = option(500, "domain pairs held out for the domain accuracy, at most (the rest of --data)",
                            domain=COUNT)
+    held_out_data: list[str] = option(help="the domain's held-out pairs as file(s) of their own (then all of --data is "
+                                           "the pool the K shots come from)", factory=list)
     general_eval: list[str] = option(help="general preference file(s) whose accuracy the adaptation should keep", factory=list)
     method: str = option("auto", "judge, bradley_terry, or auto: the foundation's own kind")
     average_with: str | None = option(None, "weight-average the adapted model with this model [default with --alpha: "
@@ -81,7 +86,15 @@ def method_for(foundation: str, choice: str) -> str:
                       "(give --method)")
 
 
-def split_shots(pairs: list, shots: int, held_out: int, seed: int) -> tuple[list, list]:
+def split_shots(pairs: list, shots: int, held_out: int, seed: int, held_apart: bool = False) -> tuple[list, list]:
+    """K seeded shots and the held-out rows after them in the same order (none when the
+    held-out set is a file of its own: `held_apart`)."""
+    if held_apart:
+        if shots > len(pairs):
+            raise ConfigError(f"--shots {shots}: the domain data has only {len(pairs)} pairs")
+        order = list(range(len(pairs)))
+        random.Random(seed).shuffle(order)
+        return [pairs[i] for i in order[:shots]], []
     if shots >= len(pairs):
         raise ConfigError(f"--shots {shots}: the domain data has {len(pairs)} pairs; at least {shots + 1} are needed "
                           "so that some are held out")
@@ -105,7 +118,12 @@ def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None) -> dict:
     emit = on_event or (lambda kind, data: None)
     foundation = resolve_model_path(loop.model)
     pairs = load_pairs(loop.data).records
-    shots, held = split_shots(pairs, options.shots, options.held_out, loop.seed)
+    shots, held = split_shots(pairs, options.shots, options.held_out, loop.seed, bool(options.held_out_data))
+    if options.held_out_data:
+        from rewardkit.data.overlap import warn_if_overlapping
+
+        held = load_pairs(list(options.held_out_data)).records[:options.held_out]
+        warn_if_overlapping(loop.data, options.held_out_data, "the domain file the shots come from")
     method = method_for(loop.model, options.method)
     output = Path(loop.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from rewardkit.methods.bradley_terry.scorer import KIND
 from rewardkit.models.heads import last_positions, value_rewards
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.training.model_setup import training_record
-from rewardkit.training.source_weights import SourceIndex, SourceWeighting, per_source_metrics
+from rewardkit.training.source_weights import SourceIndex, SourceWeighting, per_source_metrics, read_named_sources
 
 
 class BradleyTerryTask(TemplatedTask):
@@ -29,7 +29,12 @@ class BradleyTerryTask(TemplatedTask):
     default_template, value_head = staticmethod(default_reward_template), True
     options: BradleyTerryConfig
 
+    def read(self, source) -> list:
+        # each row named by its source: its 'source' field, else its file (--source-map renames)
+        return read_named_sources(super().read, source, self.options.source_map, check_keys=source is self.loop.data)
+
     def build(self):
+        self.epoch_order = self.options.source_epoch_order(None, self.loop.batch_tokens)  # --source-batches
         model, tokenizer = self.load_model()
         self.encoder = SegmentEncoder(self.tokenizer, self.template, self.loop.max_length)
         self.sources, self.weighting = SourceIndex(), None
@@ -84,7 +89,8 @@ class BradleyTerryTask(TemplatedTask):
         """MORE's weighted loss: each row's −log σ(r_c − r_r − m), and its gradient with respect
         to the value head in closed form, −(1 − σ(·))·(h_c − h_r), on the detached features."""
         if self.weighting is None:
-            self.weighting = SourceWeighting("more", self.sources.names, self.options.source_momentum)
+            self.weighting = SourceWeighting("more", self.sources.names, self.options.source_momentum,
+                                             self.options.source_normalize)
         gap = chosen.float() - rejected.float() - (margin.float() if margin is not None else 0.0)
         row_losses = -torch.nn.functional.logsigmoid(gap)
         half = self.features.shape[0] // 2

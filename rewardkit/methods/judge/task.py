@@ -23,7 +23,7 @@ from rewardkit.methods.judge.scorer import KIND
 from rewardkit.models.heads import candidate_logits, last_positions
 from rewardkit.models.manifest import ModelManifest
 from rewardkit.training.model_setup import training_record
-from rewardkit.training.source_weights import SourceIndex, SourceWeighting, per_source_metrics
+from rewardkit.training.source_weights import SourceIndex, SourceWeighting, per_source_metrics, read_named_sources
 from rewardkit.verifiers.observations import ToolContext, observe_pair
 
 
@@ -36,11 +36,16 @@ class JudgeTask(TemplatedTask):
     def __init__(self, loop, options, **kwargs):
         super().__init__(loop, options, **kwargs)
         self.sources, self.weighting = SourceIndex(), None  # MORE's per-source state (training/source_weights.py)
+        self.epoch_order = options.source_epoch_order(self.group_key, loop.batch_tokens)  # --source-batches
         if options.tool_observations and not self.template.observes:
             if loop.template:
                 raise ConfigError(f"--tool-observations: the template {loop.template} has no {{observations}} slot "
                                   "for the tools' findings; add one after the answers")
             self.template = tool_judge_template()
+
+    def read(self, source) -> list:
+        # each row named by its source: its 'source' field, else its file (--source-map renames)
+        return read_named_sources(super().read, source, self.options.source_map, check_keys=source is self.loop.data)
 
     def build(self):
         model, tokenizer = self.load_model()
@@ -91,7 +96,8 @@ class JudgeTask(TemplatedTask):
         """MORE's weighted loss: each row's smoothed cross-entropy over the two verdict tokens,
         and its gradient with respect to their two head rows in closed form, (p − y) ⊗ h."""
         if self.weighting is None:
-            self.weighting = SourceWeighting("more", self.sources.names, self.options.source_momentum)
+            self.weighting = SourceWeighting("more", self.sources.names, self.options.source_momentum,
+                                             self.options.source_normalize)
         targets = batch["target"].to(logits.device)
         row_losses = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none",
                                                        label_smoothing=self.options.label_smoothing)
