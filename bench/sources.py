@@ -129,7 +129,7 @@ def study_averaging(args, out: Path) -> dict:
 
     from rewardkit.data import load_pairs
     from rewardkit.models.averaging import average_directory
-    from rewardkit.recipes.adapt import accuracies
+    from rewardkit.recipes.adapt import accuracies, paired_gain
 
     adapted = out / f"adapt_foun_{args.average_shots}"
     held_pairs = load_pairs(str(out / "domain_held.jsonl")).records  # the rows adaptation measured on
@@ -141,6 +141,12 @@ def study_averaging(args, out: Path) -> dict:
         average_directory(target, args.foundation, alpha)
         curve[alpha] = accuracies(str(target), held_pairs, [str(out / "general.jsonl")], 0)
         print(f"averaging: alpha {alpha} done", flush=True)
+    if 0.0 in curve:  # each α against the foundation (α = 0), paired over the same rows
+        for measured in curve.values():
+            measured["against_foundation"] = {name: paired_gain(curve[0.0], measured, name, 0)
+                                              for name in ("domain", "general")}
+    for measured in curve.values():
+        measured.pop("rows")
     return {"shots": args.average_shots, "curve": curve}
 
 

@@ -64,6 +64,12 @@ def test_adapt_uses_exactly_k_shots_and_reports_domain_and_general(tmp_path, tin
     for when in ("before", "after"):
         assert 0 <= saved[when]["domain"]["accuracy"] <= 1 and saved[when]["general"]["accuracy_ci95"] is not None
     assert saved["domain_gain"] == pytest.approx(saved["after"]["domain"]["accuracy"] - saved["before"]["domain"]["accuracy"])
+    for gain, kept in (("domain_gain", "domain_gain_paired"), ("general_retained", "general_retained_paired")):
+        paired = saved[kept]  # the same difference, with a paired interval over the same rows
+        assert paired["difference"] == pytest.approx(saved[gain])
+        low, high = paired["ci95"]
+        assert low <= paired["difference"] <= high and paired["within_noise"] == (low <= 0 <= high)
+    assert "rows" not in saved["before"] and "rows" not in saved["after"]  # per-pair credits are not kept
     again = adapt(loop_for(tiny_model_dir, domain, tmp_path / "b"), AdaptConfig(shots=4))
     assert again["shot_ids"] == report["shot_ids"]  # the seed decides the shots
 

@@ -141,8 +141,12 @@ def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None) -> dict:
     emit("stage", {"text": "scoring the adapted model"})
     report["after"] = accuracies(str(output), held, options.general_eval, loop.seed)
     report["domain_gain"] = report["after"]["domain"]["accuracy"] - before["domain"]["accuracy"]
+    report["domain_gain_paired"] = paired_gain(before, report["after"], "domain", loop.seed)
     if options.general_eval:
         report["general_retained"] = report["after"]["general"]["accuracy"] - before["general"]["accuracy"]
+        report["general_retained_paired"] = paired_gain(before, report["after"], "general", loop.seed)
+    for when in ("before", "after"):
+        report[when].pop("rows")  # per-pair credits: used above, not kept
     write_text(output / "adapt.json", json.dumps(report, indent=2, default=str))
     emit("done", {k: v for k, v in report.items() if isinstance(v, float)})
     return report
@@ -161,16 +165,31 @@ def _saved_template(foundation: str, output: Path) -> str | None:
 
 
 def accuracies(model: str, domain: list, general: list, seed: int) -> dict:
-    """Held-out domain accuracy and the general files' accuracy (each with its 95% interval)."""
+    """Held-out domain accuracy and the general files' accuracy (each with its 95% interval), and
+    under "rows" each set's per-pair credits and prompt keys (what a paired difference needs)."""
+    from rewardkit.eval.metrics import credits
     from rewardkit.eval.runner import evaluate_files, evaluate_sets
     from rewardkit.methods.load import load_reward_model
 
+    def per_pair(rows):
+        return credits([r["p_chosen"] for r in rows]), [r["prompt_key"] for r in rows]
+
     scorer = load_reward_model(model)
-    results, _ = evaluate_sets(scorer, {"domain": domain}, seed=seed)
+    results, rows = evaluate_sets(scorer, {"domain": domain}, seed=seed)
     out = {"domain": {"accuracy": results["accuracy"], "accuracy_ci95": results["accuracy_ci95"],
-                      "ece": results["ece"]}}
+                      "ece": results["ece"]}, "rows": {"domain": per_pair(rows)}}
     if general:
-        results, _ = evaluate_files(scorer, general, seed=seed)
+        results, rows = evaluate_files(scorer, general, seed=seed)
         out["general"] = {"accuracy": results["accuracy"], "accuracy_ci95": results["accuracy_ci95"],
                           "ece": results["ece"], "per_file": {k: v["accuracy"] for k, v in results["per_file"].items()}}
+        out["rows"]["general"] = per_pair(rows)
     return out
+
+
+def paired_gain(before: dict, after: dict, name: str, seed: int) -> dict:
+    """after − before on the same rows of one set, with its paired 95% interval (prompts resampled
+    together) and whether it holds zero."""
+    from rewardkit.eval.intervals import paired_difference
+
+    (first, prompts), (second, _) = before["rows"][name], after["rows"][name]
+    return paired_difference(first, second, prompts, seed=seed)
