@@ -71,6 +71,16 @@ def min_norm_weights(grads: torch.Tensor, iterations: int = 10_000, tolerance: f
     return torch.from_numpy(weights / weights.sum())
 
 
+def check_weighting(mode: str, momentum: float, normalize: str) -> None:
+    """The weighting options' values (one check for the flags and for direct use)."""
+    if mode not in MODES:
+        raise ConfigError(f"--source-weighting must be one of {', '.join(MODES)}, got {mode!r}")
+    if not 0 < momentum <= 1:
+        raise ConfigError(f"--source-momentum must be in (0, 1], got {momentum}")
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"--source-normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
+
+
 def unit_length(grad: torch.Tensor) -> torch.Tensor:
     """The gradient scaled to norm 1 (a zero gradient stays zero)."""
     norm = grad.norm()
@@ -95,13 +105,7 @@ class SourceWeightingOptions:
                                              "(interleaved, as MORE's paper batches; with --batch-size)")
 
     def check_source_options(self) -> None:
-        if self.source_weighting not in MODES:
-            raise ConfigError(f"--source-weighting must be one of {', '.join(MODES)}, got {self.source_weighting!r}")
-        if self.source_momentum <= 0:
-            raise ConfigError(f"--source-momentum must be in (0, 1], got {self.source_momentum}")
-        if self.source_normalize not in NORMALIZATIONS:
-            raise ConfigError(f"--source-normalize must be one of {', '.join(NORMALIZATIONS)}, "
-                              f"got {self.source_normalize!r}")
+        check_weighting(self.source_weighting, self.source_momentum, self.source_normalize)
         if self.source_batches not in BATCHINGS:
             raise ConfigError(f"--source-batches must be one of {', '.join(BATCHINGS)}, got {self.source_batches!r}")
 
@@ -119,7 +123,7 @@ def interleaved_by_source(features: list[dict], seed: int, group_key: str | None
     """Each source's rows in a seeded shuffle (features sharing `group_key` kept together), then
     the sources taken in turn, one group each, in a seeded order of sources: consecutive rows
     cycle through every source until the smaller ones run out."""
-    from rewardkit.training.batching import shuffled_groups
+    from rewardkit.training.batching import group_spans, shuffled_groups
 
     by_source: dict[int, list[dict]] = {}
     for feature in features:
@@ -128,13 +132,7 @@ def interleaved_by_source(features: list[dict], seed: int, group_key: str | None
     queues = []
     for source in sorted(by_source):
         ordered = shuffled_groups(by_source[source], int(torch.randint(2**31, (1,), generator=generator)), group_key)
-        groups: list[list[dict]] = []
-        for feature in ordered:
-            if groups and group_key and groups[-1][0][group_key] == feature[group_key]:
-                groups[-1].append(feature)
-            else:
-                groups.append([feature])
-        queues.append(groups)
+        queues.append([[ordered[i] for i in span] for span in group_spans(ordered, group_key)])
     turn = [queues[i] for i in torch.randperm(len(queues), generator=generator).tolist()]
     out = []
     for position in range(max((len(q) for q in turn), default=0)):
@@ -148,12 +146,7 @@ class SourceWeighting:
     """Per-step source weights for one training run (`mode` uniform or more)."""
 
     def __init__(self, mode: str, names: list[str], momentum: float = 1.0, normalize: str = "l2"):
-        if mode not in MODES:
-            raise ConfigError(f"--source-weighting must be one of {', '.join(MODES)}, got {mode!r}")
-        if not 0 < momentum <= 1:
-            raise ConfigError(f"--source-momentum must be in (0, 1], got {momentum}")
-        if normalize not in NORMALIZATIONS:
-            raise ConfigError(f"--source-normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
+        check_weighting(mode, momentum, normalize)
         self.mode, self.names, self.momentum, self.normalize = mode, names, momentum, normalize
         self._smoothed: dict[int, torch.Tensor] = {}
         self._sums: dict[int, float] = defaultdict(float)
