@@ -9,6 +9,10 @@
 
     python bench/sources.py --output runs/sources --foundation runs/demo/gram            # ~1 h, 2-core CPU
     python bench/sources.py --output runs/sources-q --foundation runs/demo/gram --quick  # ~10 min
+    python bench/sources.py --output runs/hh --domain hh_rlhf_harmless_base_test --studies adaptation --starts base
+
+(1) and (2) from the base model need no foundation. The foundation is scored once per start and
+the score reused for every K; a finished K (its adapt.json) is reused when the bench runs again.
 
 Every accuracy carries its 95% bootstrap interval over prompts; the raw results go to
 OUTPUT/sources.json. The rows used are disjoint: training, held-out and general files are
@@ -99,7 +103,9 @@ def study_sources(args, out: Path, base: str) -> dict:
 
 def study_adaptation(args, out: Path, base: str) -> dict:
     from rewardkit import LoopConfig
-    from rewardkit.recipes.adapt import AdaptConfig, adapt
+    from rewardkit.data import load_pairs
+    from rewardkit.models.loading import resolve_model_path
+    from rewardkit.recipes.adapt import AdaptConfig, accuracies, adapt
 
     # one row per prompt; the held-out rows are a file of their own, so every K is measured on
     # the same rows and the K shots are nested (the first K of one seeded order of the pool)
@@ -107,7 +113,9 @@ def study_adaptation(args, out: Path, base: str) -> dict:
     domain, held_file = write(pool, out / "domain.jsonl", args.domain), write(held, out / "domain_held.jsonl", args.domain)
     general = write(rows_of("llmbar")[args.ood:args.ood + args.general], out / "general.jsonl", "llmbar")
     curve = {}
-    for start, model in (("foundation", args.foundation), ("base model", base)):
+    starts = {"foundation": args.foundation, "base model": base}
+    for start, model in ((s, starts[s]) for s in args.starts):
+        before = None  # the start scored once on the fixed held-out and general rows, for every K
         for shots in args.shots:
             loop = LoopConfig(model=model, data=[str(domain)], output=str(out / f"adapt_{start[:4]}_{shots}"),
                               epochs=2, lr=2e-5, batch_size=4, max_length=768, seed=0)
@@ -115,8 +123,11 @@ def study_adaptation(args, out: Path, base: str) -> dict:
             if saved.exists():  # a finished run of an interrupted bench: kept, not redone
                 report = json.loads(saved.read_text())
             else:
+                if before is None:
+                    before = accuracies(resolve_model_path(model), load_pairs(str(held_file)).records[:args.held],
+                                        [str(general)], loop.seed)
                 report = adapt(loop, AdaptConfig(shots=shots, held_out=args.held, held_out_data=[str(held_file)],
-                                                 general_eval=[str(general)]))
+                                                 general_eval=[str(general)]), before=before)
             curve.setdefault(start, {})[shots] = {k: report[k] for k in ("before", "after", "domain_gain",
                                                                            "general_retained")}
             print(f"adaptation: {start} K={shots} done", flush=True)
@@ -154,7 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True)
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--foundation", required=True, help="the foundation judge (the demo's GRAM judge)")
+    parser.add_argument("--foundation", help="the foundation judge (the demo's GRAM judge): needed by (3) and by "
+                                             "(2) starting from it")
     parser.add_argument("--per-source", type=int, default=48)
     parser.add_argument("--source-batches", default="interleaved", help="(1)'s epoch order: interleaved or shuffled")
     parser.add_argument("--held", type=int, default=48, help="held-out pairs per source and of the domain")
@@ -165,12 +177,21 @@ def main() -> None:
     parser.add_argument("--average-shots", type=int, default=64)
     parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
     parser.add_argument("--studies", default="sources,adaptation,averaging")
+    parser.add_argument("--starts", default="foundation,base",
+                        help="(2)'s starting points: foundation, base or both (a finished run is reused either way)")
     parser.add_argument("--quick", action="store_true", help="8 pairs per source, K = 16, 32, 12 held out")
     args = parser.parse_args()
     if args.quick:
         args.per_source, args.held, args.ood, args.general, args.shots, args.average_shots = 8, 12, 24, 24, "16,32", 16
     args.shots = [int(x) for x in args.shots.split(",")]
     args.alphas = [float(x) for x in args.alphas.split(",")]
+    args.starts = [{"foundation": "foundation", "base": "base model"}.get(x.strip(), x.strip())
+                   for x in args.starts.split(",")]
+    if unknown := [x for x in args.starts if x not in ("foundation", "base model")]:
+        parser.error(f"--starts: unknown {', '.join(unknown)} (choose from foundation, base)")
+    studies = args.studies.split(",")
+    if not args.foundation and ("averaging" in studies or ("adaptation" in studies and "foundation" in args.starts)):
+        parser.error("--foundation is needed by the averaging study and by adaptation starting from it")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     from rewardkit.models.loading import resolve_model_path
@@ -179,7 +200,7 @@ def main() -> None:
     started, result = time.time(), {"machine": hardware(), "settings": {k: v for k, v in vars(args).items()}}
     runs = {"sources": lambda: study_sources(args, out, base), "adaptation": lambda: study_adaptation(args, out, base),
             "averaging": lambda: study_averaging(args, out)}
-    for study in args.studies.split(","):
+    for study in studies:
         result[study] = runs[study]()
         result["seconds"] = round(time.time() - started)
         (out / "sources.json").write_text(json.dumps(result, indent=2, default=str))  # after each study

@@ -141,6 +141,22 @@ def test_a_held_out_file_of_its_own_is_the_same_rows_at_every_k(tmp_path, tiny_m
     for report in reports.values():
         assert report["held_out"] == 3  # the file's first --held-out rows, whatever K
         assert report["before"]["domain"] == reports[4]["before"]["domain"]  # the same rows scored
+    # a sweep scores the foundation once: its scores passed in give the very report scoring gives
+    from rewardkit.data import load_pairs
+    from rewardkit.recipes.adapt import accuracies
+
+    scored = accuracies(str(tiny_model_dir), load_pairs(str(held)).records[:3], [], 0)
+    reused = adapt(loop_for(tiny_model_dir, domain, tmp_path / "reused"),
+                   AdaptConfig(shots=4, held_out=3, held_out_data=[str(held)]), before=scored)
+    for key in ("before", "after", "domain_gain", "domain_gain_paired", "shot_ids"):
+        assert reused[key] == reports[4][key]
+    assert "rows" in scored  # the caller's scores are not consumed
+    with pytest.raises(ConfigError, match="before: 3 domain rows scored, but 5 are held out here"):
+        adapt(loop_for(tiny_model_dir, domain, tmp_path / "y"), AdaptConfig(shots=4, held_out=5, held_out_data=[str(held)]),
+              before=scored)
+    with pytest.raises(ConfigError, match="before: no 'general' scores"):
+        adapt(loop_for(tiny_model_dir, domain, tmp_path / "z"),
+              AdaptConfig(shots=4, held_out=3, held_out_data=[str(held)], general_eval=[str(held)]), before=scored)
     with pytest.raises(ConfigError, match="--shots 13: the domain data has only 12 pairs"):
         adapt(loop_for(tiny_model_dir, domain, tmp_path / "x"), AdaptConfig(shots=13, held_out_data=[str(held)]))
     with pytest.warns(ContaminationWarning, match="the domain file the shots come from overlaps"):

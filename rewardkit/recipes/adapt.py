@@ -109,7 +109,10 @@ def shot_ids(pairs: list, shots: list) -> list:
     return [pair.id if pair.id is not None else f"row {position[id(pair)]}" for pair in shots]
 
 
-def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None) -> dict:
+def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None, before: dict | None = None) -> dict:
+    """Fine-tune the foundation on K domain shots and score it before and after. `before`: the
+    foundation's `accuracies()` on the same held-out and general rows, from an earlier run of a
+    sweep over K (a held-out file of its own keeps those rows fixed); scored here when None."""
     from rewardkit.data import load_pairs
     from rewardkit.methods.train import train_method
     from rewardkit.models.averaging import average_directory
@@ -127,8 +130,11 @@ def adapt(loop: LoopConfig, options: AdaptConfig, *, on_event=None) -> dict:
     method = method_for(loop.model, options.method)
     output = Path(loop.output)
     output.mkdir(parents=True, exist_ok=True)
-    emit("stage", {"text": f"scoring the foundation on {len(held)} domain and the general pairs"})
-    before = accuracies(foundation, held, options.general_eval, loop.seed)
+    if before is None:
+        emit("stage", {"text": f"scoring the foundation on {len(held)} domain and the general pairs"})
+        before = accuracies(foundation, held, options.general_eval, loop.seed)
+    else:
+        before = check_before(before, held, options.general_eval)
     emit("stage", {"text": f"adapting ({method}) on {len(shots)} domain pairs"})
     train_loop = replace(loop, model=foundation, data=shots, template=loop.template or _saved_template(foundation, output))
     summary = train_method(method, train_loop)
@@ -184,6 +190,18 @@ def accuracies(model: str, domain: list, general: list, seed: int) -> dict:
                           "ece": results["ece"], "per_file": {k: v["accuracy"] for k, v in results["per_file"].items()}}
         out["rows"]["general"] = per_pair(rows)
     return out
+
+
+def check_before(before: dict, held: list, general: list) -> dict:
+    """A copy of scores passed in as `before`, refused where they cannot be of these rows."""
+    sets = {"domain": len(held), **({"general": None} if general else {})}
+    for name, count in sets.items():
+        rows = before.get("rows", {}).get(name)
+        if name not in before or rows is None:
+            raise ConfigError(f"before: no {name!r} scores with their rows (pass accuracies()'s result whole)")
+        if count is not None and len(rows[1]) != count:
+            raise ConfigError(f"before: {len(rows[1])} {name} rows scored, but {count} are held out here")
+    return {**before, "rows": dict(before["rows"])}
 
 
 def paired_gain(before: dict, after: dict, name: str, seed: int) -> dict:
