@@ -113,8 +113,8 @@ def study_adaptation(args, out: Path, base: str) -> dict:
     domain, held_file = write(pool, out / "domain.jsonl", args.domain), write(held, out / "domain_held.jsonl", args.domain)
     general = write(rows_of("llmbar")[args.ood:args.ood + args.general], out / "general.jsonl", "llmbar")
     curve = {}
-    starts = {"foundation": args.foundation, "base model": base}
-    for start, model in ((s, starts[s]) for s in args.starts):
+    models, labels = {"foundation": args.foundation, "base": base}, {"foundation": "foundation", "base": "base model"}
+    for start, model in ((labels[s], models[s]) for s in args.starts):
         before = None  # the start scored once on the fixed held-out and general rows, for every K
         for shots in args.shots:
             loop = LoopConfig(model=model, data=[str(domain)], output=str(out / f"adapt_{start[:4]}_{shots}"),
@@ -185,9 +185,8 @@ def main() -> None:
         args.per_source, args.held, args.ood, args.general, args.shots, args.average_shots = 8, 12, 24, 24, "16,32", 16
     args.shots = [int(x) for x in args.shots.split(",")]
     args.alphas = [float(x) for x in args.alphas.split(",")]
-    args.starts = [{"foundation": "foundation", "base": "base model"}.get(x.strip(), x.strip())
-                   for x in args.starts.split(",")]
-    if unknown := [x for x in args.starts if x not in ("foundation", "base model")]:
+    args.starts = [x.strip() for x in args.starts.split(",")]
+    if unknown := [x for x in args.starts if x not in ("foundation", "base")]:
         parser.error(f"--starts: unknown {', '.join(unknown)} (choose from foundation, base)")
     studies = args.studies.split(",")
     if not args.foundation and ("averaging" in studies or ("adaptation" in studies and "foundation" in args.starts)):
