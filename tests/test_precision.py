@@ -29,7 +29,9 @@ GOOD = ["good answer", "correct and helpful", "yes sure good", "good good"]
 BAD = ["bad wrong", "sorry cannot", "harmful bad", "wrong no"]
 # absolute, on means over the 12 held-out pairs. Measured on a CPU with native bf16: scoring in
 # the recorded precision lands within 3e-6 of training's figure (bf16 results move slightly with
-# batch composition; fp32 within 1e-7), scoring in the other precision 2.5e-5 to 3e-4 away.
+# batch composition; fp32 within 1e-7), scoring in the other precision 2.5e-5 to 3e-4 away. On an
+# AVX2-only CPU (bf16 emulated) --cache-frozen had landed 4.9e-5 away while it computed the
+# evaluation rows in other batches than evaluation's; 2e-7 since it uses evaluation's batches.
 TOLERANCE = 1e-5
 
 

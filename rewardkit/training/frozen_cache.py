@@ -42,29 +42,40 @@ class FrozenBlockCache:
             raise ConfigError(f"--cache-frozen works single-process or with DDP, not with {kind}")
 
     def attach(self, feature_sets: list[list[dict]], *, batch_size: int, autocast, store_dtype: torch.dtype | None = None,
-               progress: Callable[[int, int], None] | None = None) -> dict:
-        """Adds `<key>_hidden` (T, H) to every feature of every set; rows run in length order so
-        that batches carry little padding. Returns {"seconds", "megabytes"}.
+               progress: Callable[[int, int], None] | None = None, scored_sets: list[list[dict]] = ()) -> dict:
+        """Adds `<key>_hidden` (T, H) to every feature of every set. Rows of `feature_sets` run in
+        length order so that batches carry little padding. Rows of `scored_sets` (the evaluation
+        sets) run in the very batches evaluation makes of them: `batch_size` features at a time in
+        order, all keys' rows padded together as the method's collate stacks them. The top blocks
+        over those states then give exactly what the whole decoder gives for that batch; under
+        bf16 a row's result moves with the shape of the batch it ran in, and training-time scores
+        must be the scores of the model as saved. Returns {"seconds", "megabytes"}.
 
         The states are kept in the dtype the bottom blocks produce (`store_dtype` None): under
         bf16 autocast over fp32 weights the residual stream is fp32, and rounding it to bf16
         would make every training-time score differ from the same model's scores after reload."""
         start = time.perf_counter()
         device = next(self.backbone.parameters()).device
+        first = next(features[0] for features in [*feature_sets, *scored_sets] if features)
         with autocast():
-            self.split.check(torch.tensor([feature_sets[0][0][self.keys[0]][:64]], device=device))
+            self.split.check(torch.tensor([first[self.keys[0]][:64]], device=device))
         jobs = [(features, i, key) for features in feature_sets for key in self.keys for i in range(len(features))]
         jobs.sort(key=lambda job: len(job[0][job[1]][job[2]]))
+        batches = [jobs[at:at + batch_size] for at in range(0, len(jobs), batch_size)]
+        batches += [[(features, i, key) for key in self.keys for i in range(at, min(at + batch_size, len(features)))]
+                    for features in scored_sets for at in range(0, len(features), batch_size)]
+        total, done = sum(len(batch) for batch in batches), 0
         with torch.no_grad(), autocast():
-            for start_row in range(0, len(jobs), batch_size):
-                chunk = jobs[start_row:start_row + batch_size]
+            for chunk in batches:
                 ids, _ = pad_right([f[i][key] for f, i, key in chunk], self.pad_id)
                 hidden = self.split.bottom(ids.to(device))
                 for row, (f, i, key) in enumerate(chunk):
                     f[i][key + HIDDEN_SUFFIX] = hidden[row, : len(f[i][key])].to("cpu", store_dtype or hidden.dtype).clone()
+                done += len(chunk)
                 if progress is not None:
-                    progress(start_row + len(chunk), len(jobs))
-        return {"seconds": time.perf_counter() - start, "megabytes": cached_bytes(feature_sets) / 2**20}
+                    progress(done, total)
+        return {"seconds": time.perf_counter() - start,
+                "megabytes": cached_bytes([*feature_sets, *scored_sets]) / 2**20}
 
     def collate(self, collate_fn: Callable[[list[dict]], dict]) -> Callable[[list[dict]], dict]:
         """The method's collate, plus the cached states of its rows (in the order of `keys`:

@@ -162,8 +162,8 @@ def _frozen_cache(run: Run, backbone) -> FrozenBlockCache:
     FrozenBlockCache.check_distributed(run.accelerator)
     backbone.to(run.accelerator.device)
     cache = FrozenBlockCache(backbone, run.loop.train_layers, run.task.sequence_keys, run.task.tokenizer.pad_token_id)
-    sets = [run.train.features] + ([run.evals.features] if run.evals else [])
-    info = cache.attach(sets, batch_size=run.loop.batch_size * 2, autocast=run.accelerator.autocast,
+    info = cache.attach([run.train.features], batch_size=_eval_batch_size(run), autocast=run.accelerator.autocast,
+                        scored_sets=[run.evals.features] if run.evals else [],
                         progress=lambda done, total: run.emit("cache", {"rows": done, "total": total}))
     run.emit("cached", info)
     return cache
@@ -396,9 +396,14 @@ def _budget_batches(run: Run, ordered: list[dict], epoch: int) -> list[list[int]
                                 group_key=getattr(run.task, "group_key", None))
 
 
+def _eval_batch_size(run: Run) -> int:
+    """Features per evaluation batch (the frozen-block cache computes evaluation rows in these batches)."""
+    return run.loop.batch_size * 2
+
+
 def _evaluate(run: Run) -> dict:
     unwrapped = run.accelerator.unwrap_model(run.model)
-    features, size = run.evals.features, run.loop.batch_size * 2
+    features, size = run.evals.features, _eval_batch_size(run)
     batches = (run.eval_collate(features[i:i + size]) for i in range(0, len(features), size))
     unwrapped.eval()
     try:
