@@ -109,25 +109,24 @@ def study_adaptation(args, out: Path, base: str) -> dict:
 
     # one row per prompt; the held-out rows are a file of their own, so every K is measured on
     # the same rows and the K shots are nested (the first K of one seeded order of the pool)
-    pool, held = by_prompt_split(rows_of(args.domain), max(args.shots), args.held, seed=1)
+    pool, held = by_prompt_split(rows_of(args.domain), args.pool, args.held, seed=1)
     domain, held_file = write(pool, out / "domain.jsonl", args.domain), write(held, out / "domain_held.jsonl", args.domain)
     general = write(rows_of("llmbar")[args.ood:args.ood + args.general], out / "general.jsonl", "llmbar")
-    curve = {}
+    curve, before = {}, {}  # each start scored once on the fixed held-out and general rows, for every K
     models, labels = {"foundation": args.foundation, "base": base}, {"foundation": "foundation", "base": "base model"}
-    for start, model in ((labels[s], models[s]) for s in args.starts):
-        before = None  # the start scored once on the fixed held-out and general rows, for every K
-        for shots in args.shots:
+    for shots in args.shots:  # K by K, both starts at each K: a sweep stopped early leaves whole comparisons
+        for start, model in ((labels[s], models[s]) for s in args.starts):
             loop = LoopConfig(model=model, data=[str(domain)], output=str(out / f"adapt_{start[:4]}_{shots}"),
                               epochs=2, lr=2e-5, batch_size=4, max_length=768, seed=0)
             saved = Path(loop.output) / "adapt.json"
             if saved.exists():  # a finished run of an interrupted bench: kept, not redone
                 report = json.loads(saved.read_text())
             else:
-                if before is None:
-                    before = accuracies(resolve_model_path(model), load_pairs(str(held_file)).records[:args.held],
-                                        [str(general)], loop.seed)
+                if start not in before:
+                    before[start] = accuracies(resolve_model_path(model), load_pairs(str(held_file)).records[:args.held],
+                                               [str(general)], loop.seed)
                 report = adapt(loop, AdaptConfig(shots=shots, held_out=args.held, held_out_data=[str(held_file)],
-                                                 general_eval=[str(general)]), before=before)
+                                                 general_eval=[str(general)]), before=before[start])
             curve.setdefault(start, {})[shots] = {k: report[k] for k in ("before", "after", "domain_gain",
                                                                            "general_retained")}
             print(f"adaptation: {start} K={shots} done", flush=True)
@@ -174,6 +173,9 @@ def main() -> None:
     parser.add_argument("--general", type=int, default=96, help="LLMBar rows (others than (1)'s) for (2) and (3)")
     parser.add_argument("--domain", default="pandalm_testset_v1")
     parser.add_argument("--shots", default="16,32,64,128,256")
+    parser.add_argument("--pool", type=int, help="(2)'s domain rows to draw the shots from (default: the largest K); "
+                                                 "keep it when a sweep is shortened or extended, so that the "
+                                                 "held-out rows and the nested shots stay the same")
     parser.add_argument("--average-shots", type=int, default=64)
     parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
     parser.add_argument("--studies", default="sources,adaptation,averaging")
@@ -184,6 +186,9 @@ def main() -> None:
     if args.quick:
         args.per_source, args.held, args.ood, args.general, args.shots, args.average_shots = 8, 12, 24, 24, "16,32", 16
     args.shots = [int(x) for x in args.shots.split(",")]
+    args.pool = args.pool or max(args.shots)
+    if args.pool < max(args.shots):
+        parser.error(f"--pool {args.pool} is smaller than the largest K ({max(args.shots)})")
     args.alphas = [float(x) for x in args.alphas.split(",")]
     args.starts = [x.strip() for x in args.starts.split(",")]
     if unknown := [x for x in args.starts if x not in ("foundation", "base")]:
