@@ -363,7 +363,7 @@ def _config_updates(run: Run, sample: int = 256) -> None:
     if describe is None:
         return
     unwrapped = run.accelerator.unwrap_model(run.model)
-    features, size = run.train.features[:sample], run.loop.batch_size * 2
+    features, size = run.train.features[:sample], _eval_batch_size(run)
     unwrapped.eval()
     try:
         updates = describe(unwrapped, (run.eval_collate(features[i:i + size]) for i in range(0, len(features), size)))
@@ -397,7 +397,8 @@ def _budget_batches(run: Run, ordered: list[dict], epoch: int) -> list[list[int]
 
 
 def _eval_batch_size(run: Run) -> int:
-    """Features per evaluation batch (the frozen-block cache computes evaluation rows in these batches)."""
+    """Features per scoring batch in training (evaluation, saved statistics); the frozen-block
+    cache computes evaluation rows in these batches."""
     return run.loop.batch_size * 2
 
 
