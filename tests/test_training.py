@@ -103,6 +103,31 @@ def test_resume_after_crash_matches_uninterrupted(tmp_path, tiny_model_dir, synt
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
+def test_last_epoch_loss_is_the_mean_of_the_last_epochs_steps_and_survives_a_resume(tmp_path, tiny_model_dir,
+                                                                                    synthetic_pairs):
+    """summary's final_loss is one batch; last_epoch_loss averages the last epoch's steps, and a
+    crash inside that epoch does not lose the steps before the checkpoint."""
+    settings = dict(max_steps=10, save_every=4, lr=1e-3)  # 48 pairs, batch 8: epoch 1 holds steps 7-10
+    steady = train(config(tmp_path / "a", tiny_model_dir, synthetic_pairs, "bt", **settings))
+    rows = [json.loads(line) for line in (tmp_path / "a" / "bt" / "metrics.jsonl").read_text().splitlines()]
+    last_epoch = [row["loss"] for row in rows if row.get("epoch") == 1]
+    assert len(last_epoch) == 4
+    assert steady["last_epoch_loss"] == pytest.approx(sum(last_epoch) / 4, abs=1e-9)
+    assert steady["final_loss"] == pytest.approx(last_epoch[-1], abs=1e-9)
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_at_9(kind, data):
+        if kind == "step" and data["step"] == 9:  # the checkpoint at step 8 is 2 steps into epoch 1
+            raise Crash()
+
+    with pytest.raises(Crash):
+        train(config(tmp_path / "b", tiny_model_dir, synthetic_pairs, "bt", **settings), on_event=crash_at_9)
+    resumed = train(config(tmp_path / "b", tiny_model_dir, synthetic_pairs, "bt", resume=True, **settings))
+    assert resumed["last_epoch_loss"] == pytest.approx(steady["last_epoch_loss"], abs=1e-6)
+
+
 @pytest.mark.parametrize("change", [{"lr": 2e-3}, {"batch_size": 2}, {"seed": 1}, {"max_steps": 12}, "data",
                                     {"label_smoothing": 0.2}])
 def test_resume_refuses_a_checkpoint_of_another_run_naming_what_changed(tmp_path, tiny_model_dir, synthetic_pairs,

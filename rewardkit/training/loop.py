@@ -244,6 +244,8 @@ def _train_steps(run: Run) -> float:
             if not math.isfinite(last_loss):
                 raise TrainingError(f"step {state['step']}: the loss is {last_loss}; stopping before the weights are "
                                     "saved (check the data for extreme values, or lower --lr)")
+            epoch_loss = state.setdefault("epoch_loss", [0.0, 0])  # checkpointed with the step: resume keeps it
+            epoch_loss[0], epoch_loss[1] = epoch_loss[0] + last_loss, epoch_loss[1] + 1
             elapsed = time.perf_counter() - tick
             record = {"step": state["step"], "epoch": state["epoch"], "loss": last_loss, "rows": rows,
                       "lr": run.scheduler.get_last_lr()[0],
@@ -255,6 +257,7 @@ def _train_steps(run: Run) -> float:
         else:
             state["epoch"] += 1
             state["batches_in_epoch"] = 0
+            state["epoch_loss"] = [0.0, 0]
     return last_loss
 
 
@@ -323,8 +326,11 @@ def _after_step(run: Run, record: dict) -> None:
 
 
 def _finish(run: Run, tokenizer, last_loss: float, baseline: dict | None) -> dict:
-    summary = {"steps": run.state["step"], "final_loss": last_loss, "truncated_rows": run.train.truncated,
-               "train_features": len(run.train.features)}
+    loss_sum, loss_steps = run.state.get("epoch_loss", [0.0, 0])
+    # final_loss is one batch's; the last epoch's mean says whether training fitted its data
+    summary = {"steps": run.state["step"], "final_loss": last_loss,
+               "last_epoch_loss": loss_sum / loss_steps if loss_steps else last_loss,
+               "truncated_rows": run.train.truncated, "train_features": len(run.train.features)}
     if run.evals is not None:
         if baseline and run.resumed_from is None:
             summary.update({f"initial_{k}": v for k, v in baseline.items()})
