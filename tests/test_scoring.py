@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from rewardkit.eval import metrics
 from rewardkit.eval.rewardbench import EXAMPLE_COUNTS, section_scores
 from rewardkit.methods.judge import PairwiseJudge
 from rewardkit.methods.judge.scorer import verdict_probability_a
+from rewardkit.models.heads import cache_keyword
 from rewardkit.ranking import bradley_terry_scores, rank_responses
 
 sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
@@ -58,8 +60,13 @@ def test_prefix_cache_matches_no_cache(tiny_model_dir):
     cached = load_reward_model(tiny_model_dir, dtype="fp32", use_prefix_cache=True)
     plain = load_reward_model(tiny_model_dir, dtype="fp32", use_prefix_cache=False)
     prompts, a, b = texts(6, 1), texts(6, 2), texts(6, 3)
-    x, y = cached.compare(prompts, a, b), plain.compare(prompts, a, b)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x, y = cached.compare(prompts, a, b), plain.compare(prompts, a, b)
     assert np.allclose(x, y, atol=1e-4)
+    # the cache goes in by the name this transformers takes: a deprecated name is dropped in a
+    # later release, and the rows would then be scored without their prefix
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
     assert cached.engine.stats["prefix_passes"] >= 1 and plain.engine.stats["prefix_passes"] == 0
     refs = {p: r for p, r in zip(prompts, texts(6, 4))}
     rx, ry = cached.reward(prompts, a, refs), plain.reward(prompts, a, refs)
@@ -67,6 +74,19 @@ def test_prefix_cache_matches_no_cache(tiny_model_dir):
     # the reference-anchored path equals compare(response, reference)
     direct = plain.compare(prompts, a, [refs[p] for p in prompts])
     assert np.allclose(plain.reward(prompts, a, refs, scale="prob"), direct, atol=1e-5)
+
+
+def test_cache_keyword_follows_the_forward_signature():
+    class Renamed(torch.nn.Module):
+        def forward(self, input_ids, cache=None, use_cache=False, **kwargs):
+            return input_ids
+
+    class Older(torch.nn.Module):
+        def forward(self, input_ids, past_key_values=None, use_cache=False, **kwargs):
+            return input_ids
+
+    assert cache_keyword(Renamed()) == "cache"
+    assert cache_keyword(Older()) == "past_key_values"
 
 
 def test_same_scores_whatever_the_batch_size_and_order(tiny_model_dir):

@@ -9,6 +9,8 @@ a row's real tokens never see padding and the result does not depend on the batc
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 
@@ -20,6 +22,13 @@ def decoder_of(model):
     return getattr(base, base.base_model_prefix)
 
 
+def cache_keyword(module) -> str:
+    """The name `module.forward` takes a key/value cache by: `cache` from transformers 5.x's rename
+    on, `past_key_values` before it (the old name only warns until 5.40 and is then dropped, when a
+    prefix cache passed by it would be swallowed by **kwargs and the rows scored without their prefix)."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+
+
 def last_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, past_key_values=None) -> torch.Tensor:
     """(B, H): the hidden state at each row's last real token (rows right-padded).
 
@@ -27,7 +36,9 @@ def last_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, pa
     token never attends to the padding after it, so the mask changes nothing we read, and
     without it attention takes the fused causal path (~1.3x faster on long rows here).
     """
-    out = decoder_of(model)(input_ids=input_ids, past_key_values=past_key_values, use_cache=past_key_values is not None)
+    decoder = decoder_of(model)
+    out = decoder(input_ids=input_ids, use_cache=past_key_values is not None,
+                  **{cache_keyword(decoder): past_key_values})
     return last_positions(out.last_hidden_state, attention_mask[:, -input_ids.shape[1]:])
 
 

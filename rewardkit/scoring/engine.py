@@ -129,10 +129,11 @@ class ScoringEngine:
 
         cache = DynamicCache(config=self.model.config)
         ids = torch.tensor([prefix], device=self.device)
-        from rewardkit.models.heads import decoder_of
+        from rewardkit.models.heads import cache_keyword, decoder_of
 
+        decoder = decoder_of(self.model)
         with autocast_of(self.model):
-            decoder_of(self.model)(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, use_cache=True)
+            decoder(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **{cache_keyword(decoder): cache})
         self.stats["prefix_passes"] += 1
         self.stats["tokens"] += len(prefix)
         return cache
