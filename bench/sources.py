@@ -5,7 +5,8 @@
   (2) adaptation `rewardkit adapt` over K shots of one held-out domain, from a foundation judge
                  (the demo's GRAM judge) and from the base model
   (3) averaging  the K = --average-shots model averaged with its foundation over α: domain
-                 accuracy gained against general accuracy kept
+                 accuracy gained against general accuracy kept; --layer-alpha REGEX=A gives the
+                 matching tensors their own α at every point (per-layer averaging)
 
     python bench/sources.py --output runs/sources --foundation runs/demo/gram            # ~1 h, 2-core CPU
     python bench/sources.py --output runs/sources-q --foundation runs/demo/gram --quick  # ~10 min
@@ -138,26 +139,30 @@ def study_averaging(args, out: Path) -> dict:
     import shutil
 
     from rewardkit.data import load_pairs
-    from rewardkit.models.averaging import average_directory
+    from rewardkit.models.averaging import average_directory, parse_layer_alphas
     from rewardkit.recipes.adapt import accuracies, paired_gain
 
     adapted = out / f"adapt_foun_{args.average_shots}"
     held_pairs = load_pairs(str(out / "domain_held.jsonl")).records  # the rows adaptation measured on
+    layer_alphas = parse_layer_alphas(args.layer_alpha)
     curve = {}
     for alpha in args.alphas:
-        target = out / f"averaged_{alpha}"
+        target = out / (f"averaged_{alpha}" + ("_per_layer" if layer_alphas else ""))
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(adapted, target)
-        average_directory(target, args.foundation, alpha)
+        average_directory(target, args.foundation, alpha, layer_alphas)
         curve[alpha] = accuracies(str(target), held_pairs, [str(out / "general.jsonl")], 0)
         print(f"averaging: alpha {alpha} done", flush=True)
-    if 0.0 in curve:  # each α against the foundation (α = 0), paired over the same rows
-        for measured in curve.values():
-            measured["against_foundation"] = {name: paired_gain(curve[0.0], measured, name, 0)
-                                              for name in ("domain", "general")}
+    if not layer_alphas and 0.0 in curve:  # each α against the foundation (α = 0), paired over the same rows
+        foundation = curve[0.0]
+    else:  # with --layer-alpha no point of the curve is the foundation: score it
+        foundation = accuracies(str(args.foundation), held_pairs, [str(out / "general.jsonl")], 0)
+    for measured in curve.values():
+        measured["against_foundation"] = {name: paired_gain(foundation, measured, name, 0)
+                                          for name in ("domain", "general")}
     for measured in curve.values():
         measured.pop("rows")
-    return {"shots": args.average_shots, "curve": curve}
+    return {"shots": args.average_shots, "layer_alphas": layer_alphas, "curve": curve}
 
 
 def main() -> None:
@@ -178,6 +183,9 @@ def main() -> None:
                                                  "held-out rows and the nested shots stay the same")
     parser.add_argument("--average-shots", type=int, default=64)
     parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    parser.add_argument("--layer-alpha", action="append", default=[],
+                        help="(3): REGEX=ALPHA, another α for the tensors whose names match (first match wins; "
+                             "repeat the flag), as `rewardkit adapt --layer-alpha`; --alphas then sets the rest")
     parser.add_argument("--studies", default="sources,adaptation,averaging")
     parser.add_argument("--starts", default="foundation,base",
                         help="(2)'s starting points: foundation, base or both (a finished run is reused either way)")
@@ -190,6 +198,13 @@ def main() -> None:
     if args.pool < max(args.shots):
         parser.error(f"--pool {args.pool} is smaller than the largest K ({max(args.shots)})")
     args.alphas = [float(x) for x in args.alphas.split(",")]
+    from rewardkit.errors import ConfigError
+    from rewardkit.models.averaging import parse_layer_alphas
+
+    try:
+        parse_layer_alphas(args.layer_alpha)  # a malformed one fails before anything trains
+    except ConfigError as exc:
+        parser.error(str(exc))
     args.starts = [x.strip() for x in args.starts.split(",")]
     if unknown := [x for x in args.starts if x not in ("foundation", "base")]:
         parser.error(f"--starts: unknown {', '.join(unknown)} (choose from foundation, base)")

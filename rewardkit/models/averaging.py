@@ -22,6 +22,23 @@ from rewardkit.errors import ConfigError
 from rewardkit.files import replacing
 
 
+def parse_layer_alphas(items) -> dict[str, float]:
+    """{REGEX: α} from `REGEX=ALPHA` strings (the `--layer-alpha` flag), in the order given."""
+    out = {}
+    for item in items:
+        pattern, sep, value = str(item).rpartition("=")
+        try:
+            re.compile(pattern)
+            alpha = float(value)
+        except (re.error, ValueError):
+            sep = ""
+        if not sep or not pattern or not 0 <= alpha <= 1:
+            raise ConfigError(f"--layer-alpha {item!r}: write REGEX=ALPHA with ALPHA in [0, 1], "
+                              "e.g. 'layers\\.[0-5]\\.=0.3'")
+        out[pattern] = alpha
+    return out
+
+
 def average_state_dicts(adapted: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor], alpha: float,
                         layer_alphas: Mapping[str, float] | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """(the averaged tensors, a report: which α each tensor got, what was kept as it was)."""

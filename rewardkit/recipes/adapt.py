@@ -54,21 +54,9 @@ class AdaptConfig:
         self.layer_alphas()  # a malformed --layer-alpha fails before anything runs
 
     def layer_alphas(self) -> dict[str, float]:
-        import re
+        from rewardkit.models.averaging import parse_layer_alphas
 
-        out = {}
-        for item in self.layer_alpha:
-            pattern, sep, value = str(item).rpartition("=")
-            try:
-                re.compile(pattern)
-                alpha = float(value)
-            except (re.error, ValueError):
-                sep = ""
-            if not sep or not pattern or not 0 <= alpha <= 1:
-                raise ConfigError(f"--layer-alpha {item!r}: write REGEX=ALPHA with ALPHA in [0, 1], "
-                                  "e.g. 'layers\\.[0-5]\\.=0.3'")
-            out[pattern] = alpha
-        return out
+        return parse_layer_alphas(self.layer_alpha)
 
 
 def method_for(foundation: str, choice: str) -> str:
