@@ -139,12 +139,12 @@ def study_averaging(args, out: Path) -> dict:
     import shutil
 
     from rewardkit.data import load_pairs
-    from rewardkit.models.averaging import average_directory, parse_layer_alphas
+    from rewardkit.models.averaging import average_directory
     from rewardkit.recipes.adapt import accuracies, paired_gain
 
     adapted = out / f"adapt_foun_{args.average_shots}"
     held_pairs = load_pairs(str(out / "domain_held.jsonl")).records  # the rows adaptation measured on
-    layer_alphas = parse_layer_alphas(args.layer_alpha)
+    layer_alphas = args.layer_alpha  # parsed in main()
     curve = {}
     for alpha in args.alphas:
         target = out / (f"averaged_{alpha}" + ("_per_layer" if layer_alphas else ""))
@@ -202,7 +202,7 @@ def main() -> None:
     from rewardkit.models.averaging import parse_layer_alphas
 
     try:
-        parse_layer_alphas(args.layer_alpha)  # a malformed one fails before anything trains
+        args.layer_alpha = parse_layer_alphas(args.layer_alpha)  # a malformed one fails before anything trains
     except ConfigError as exc:
         parser.error(str(exc))
     args.starts = [x.strip() for x in args.starts.split(",")]

@@ -87,6 +87,9 @@ def test_cache_keyword_follows_the_forward_signature():
 
     assert cache_keyword(Renamed()) == "cache"
     assert cache_keyword(Older()) == "past_key_values"
+    hooked = Renamed()  # a device hook replaces the instance's forward by a (*args, **kwargs) wrapper
+    hooked.forward = lambda *args, **kwargs: Renamed.forward(hooked, *args, **kwargs)
+    assert cache_keyword(hooked) == "cache"
 
 
 def test_same_scores_whatever_the_batch_size_and_order(tiny_model_dir):

@@ -9,6 +9,7 @@ a row's real tokens never see padding and the result does not depend on the batc
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -25,8 +26,15 @@ def decoder_of(model):
 def cache_keyword(module) -> str:
     """The name `module.forward` takes a key/value cache by: `cache` from transformers 5.x's rename
     on, `past_key_values` before it (the old name only warns until 5.40 and is then dropped, when a
-    prefix cache passed by it would be swallowed by **kwargs and the rows scored without their prefix)."""
-    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+    prefix cache passed by it would be swallowed by **kwargs and the rows scored without their prefix).
+    Read from the class, once per class: an instance's forward may be a (*args, **kwargs) wrapper
+    (accelerate's device hooks) that hides the real signature."""
+    return _cache_keyword_of(type(module))
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword_of(cls) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
 
 
 def last_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, past_key_values=None) -> torch.Tensor:
