@@ -139,7 +139,7 @@ def study_averaging(args, out: Path) -> dict:
     import shutil
 
     from rewardkit.data import load_pairs
-    from rewardkit.models.averaging import average_directory
+    from rewardkit.models.averaging import average_into
     from rewardkit.recipes.adapt import accuracies, paired_gain
 
     adapted = out / f"adapt_foun_{args.average_shots}"
@@ -148,9 +148,8 @@ def study_averaging(args, out: Path) -> dict:
     curve = {}
     for alpha in args.alphas:
         target = out / (f"averaged_{alpha}" + ("_per_layer" if layer_alphas else ""))
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(adapted, target)
-        average_directory(target, args.foundation, alpha, layer_alphas)
+        shutil.rmtree(target, ignore_errors=True)  # a point of an earlier run is made again
+        average_into(adapted, args.foundation, target, alpha, layer_alphas)
         curve[alpha] = accuracies(str(target), held_pairs, [str(out / "general.jsonl")], 0)
         print(f"averaging: alpha {alpha} done", flush=True)
     if not layer_alphas and 0.0 in curve:  # each α against the foundation (α = 0), paired over the same rows

@@ -161,3 +161,50 @@ def test_a_held_out_file_of_its_own_is_the_same_rows_at_every_k(tmp_path, tiny_m
         adapt(loop_for(tiny_model_dir, domain, tmp_path / "x"), AdaptConfig(shots=13, held_out_data=[str(held)]))
     with pytest.warns(ContaminationWarning, match="the domain file the shots come from overlaps"):
         adapt(loop_for(tiny_model_dir, domain, tmp_path / "dirty"), AdaptConfig(shots=2, held_out_data=[str(domain)]))
+
+
+def test_models_average_builds_a_new_directory_without_training(tmp_path, tiny_model_dir, files):
+    from rewardkit.cli.main import app
+
+    domain, _ = files
+    adapt(loop_for(tiny_model_dir, domain, tmp_path / "adapted"), AdaptConfig(shots=4))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "adapted").iterdir() if p.is_file()}
+    runner = CliRunner()
+
+    def average(output, *extra):
+        return runner.invoke(app, ["models", "average", "--model", str(tmp_path / "adapted"), "--base",
+                                   str(tiny_model_dir), "--output", str(output), *extra])
+
+    for alpha in ("0", "0.25", "1"):
+        result = average(tmp_path / f"avg_{alpha}", "--alpha", alpha)
+        assert result.exit_code == 0, result.output
+    adapted, base = read_weights(tmp_path / "adapted"), read_weights(tiny_model_dir)
+    quarter = read_weights(tmp_path / "avg_0.25")
+    assert all(torch.equal(read_weights(tmp_path / "avg_1")[k], adapted[k]) for k in adapted)
+    assert all(torch.equal(read_weights(tmp_path / "avg_0")[k], base[k]) for k in base)
+    moved = [k for k in adapted if not torch.equal(adapted[k], base[k])]
+    assert moved
+    for k in moved:
+        expected = (0.25 * adapted[k].double() + 0.75 * base[k].double()).to(adapted[k].dtype)
+        assert torch.equal(quarter[k], expected)
+    # the averaged directory is a model of the adapted one's kind; α = 0 scores as the base does
+    prompts, chosen, rejected = ["Is 40 even?"], ["yes"], ["no"]
+    zero = load_reward_model(str(tmp_path / "avg_0"), dtype="fp32")
+    assert type(zero) is type(load_reward_model(str(tmp_path / "adapted"), dtype="fp32"))
+    assert zero.compare(prompts, chosen, rejected) == load_reward_model(str(tiny_model_dir), dtype="fp32").compare(
+        prompts, chosen, rejected)
+    report = json.loads((tmp_path / "avg_0.25" / "averaging.json").read_text())
+    assert report["alpha"] == 0.25 and report["adapted"] == str(tmp_path / "adapted")
+    # per-layer shares: layer 0 kept from the base, the rest the adapted model's
+    assert average(tmp_path / "layered", "--alpha", "1", "--layer-alpha", r"layers\.0\.=0").exit_code == 0
+    layered = read_weights(tmp_path / "layered")
+    assert all(torch.equal(layered[k], base[k] if ".layers.0." in k else adapted[k]) for k in adapted if k in base)
+    # refused, exit 2, nothing written or changed: an existing output, a bad share, a malformed pattern
+    for output, extra, message in ((tmp_path / "avg_0", ["--alpha", "0.5"], "already exists"),
+                                   (tmp_path / "bad", ["--alpha", "1.5"], "[0, 1]"),
+                                   (tmp_path / "bad", ["--alpha", "0.5", "--layer-alpha", "layers"], "REGEX=ALPHA")):
+        result = average(output, *extra)
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad.*"))
+    assert all(torch.equal(read_weights(tmp_path / "avg_0")[k], base[k]) for k in base)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "adapted").iterdir() if p.is_file()} == before

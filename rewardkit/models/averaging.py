@@ -120,3 +120,32 @@ def _merged_report(total: dict, part: dict) -> dict:
     for key, count in part["alpha_counts"].items():
         total["alpha_counts"][key] = total["alpha_counts"].get(key, 0) + count
     return total
+
+
+def average_into(adapted_dir: str | Path, base_dir: str | Path, output_dir: str | Path, alpha: float,
+                 layer_alphas: Mapping[str, float] | None = None) -> dict:
+    """A new model directory: the adapted one's files (config, tokenizer, rewardkit.json) with its
+    weights averaged with the base's and the report in `averaging.json`. Built under a temporary
+    name beside OUTPUT and renamed into place, so OUTPUT is whole or absent; the two inputs are
+    only read, and an existing OUTPUT is refused rather than overwritten."""
+    import json
+    import shutil
+    import tempfile
+
+    adapted_dir, output_dir = Path(adapted_dir), Path(output_dir)
+    if output_dir.exists():
+        raise ConfigError(f"--output {output_dir}: already exists; give a new directory (nothing is overwritten)")
+    if output_dir.resolve() in (adapted_dir.resolve(), Path(base_dir).resolve()):
+        raise ConfigError(f"--output {output_dir}: is one of the models being averaged")
+    weight_files(adapted_dir), weight_files(base_dir)  # both hold whole weights, before anything is copied
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    try:
+        built = temp / "model"
+        shutil.copytree(adapted_dir, built, ignore=shutil.ignore_patterns("checkpoints"))
+        report = {"adapted": str(adapted_dir), **average_directory(built, base_dir, alpha, layer_alphas)}
+        (built / "averaging.json").write_text(json.dumps(report, indent=2))
+        built.rename(output_dir)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return report
