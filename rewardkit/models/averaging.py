@@ -133,11 +133,10 @@ def average_into(adapted_dir: str | Path, base_dir: str | Path, output_dir: str 
     import tempfile
 
     adapted_dir, output_dir = Path(adapted_dir), Path(output_dir)
-    if output_dir.exists():
+    if output_dir.exists():  # the inputs among them: they are never written
         raise ConfigError(f"--output {output_dir}: already exists; give a new directory (nothing is overwritten)")
-    if output_dir.resolve() in (adapted_dir.resolve(), Path(base_dir).resolve()):
-        raise ConfigError(f"--output {output_dir}: is one of the models being averaged")
-    weight_files(adapted_dir), weight_files(base_dir)  # both hold whole weights, before anything is copied
+    for directory in (adapted_dir, base_dir):  # both hold whole weights, checked before anything is copied
+        weight_files(directory)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
